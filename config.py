@@ -1,0 +1,210 @@
+"""Typed settings for 爱家, read from the environment.
+
+Every setting has an ``IHOME_…`` environment variable; :func:`load_settings` reads
+them once at start-up and refuses to start in production with a missing or
+placeholder cookie secret. Tests build their own object with :func:`test_settings`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+from urllib.parse import unquote, urlsplit
+
+ROOT = Path(__file__).resolve().parent
+VAR_DIR = ROOT / "var"
+
+ENVIRONMENTS = ("development", "test", "production")
+DEFAULT_MYSQL_URL = "mysql://ihome:ihome-local@127.0.0.1:3307/ihome"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6380/0"
+# A public JSON geolocation service that needs no key; {ip} is replaced.
+DEFAULT_IPLOOKUP_URL = "http://ip-api.com/json/{ip}?lang=zh-CN"
+DEFAULT_IPLOOKUP_FIELDS = "country=country,province=regionName,city=city,status=status:success"
+PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "please-change-me"}
+
+
+class ConfigError(Exception):
+    """Raised when the environment describes a configuration that cannot run."""
+
+
+@dataclass(frozen=True)
+class MySQLParams:
+    """Connection parameters parsed from a ``mysql://user:pass@host:port/db`` URL."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+    db: str
+
+    @classmethod
+    def from_url(cls, url: str) -> "MySQLParams":
+        """Parse *url*; raises :class:`ConfigError` when it is not a mysql:// URL with a database."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("mysql", "mysql+pymysql") or not parts.path.strip("/"):
+            raise ConfigError(f"IHOME_MYSQL_URL must look like mysql://user:pass@host:port/db, got {url!r}")
+        return cls(
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or 3306,
+            user=unquote(parts.username or "root"),
+            password=unquote(parts.password or ""),
+            db=parts.path.strip("/"),
+        )
+
+    def url(self, db: str | None = None) -> str:
+        """The URL again, optionally for another database *db* on the same server."""
+        from urllib.parse import quote
+
+        return (f"mysql://{quote(self.user)}:{quote(self.password)}@{self.host}:{self.port}/"
+                f"{db or self.db}")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Rate limits; each is ``IHOME_LIMIT_<NAME>`` in the environment (upper case).
+
+    Counts are attempts, windows are seconds.
+    """
+
+    login_per_mobile: int = 5
+    login_per_ip: int = 20
+    login_window: int = 15 * 60
+    register_per_ip: int = 10
+    register_window: int = 60 * 60
+    captcha_per_ip: int = 60
+    captcha_window: int = 10 * 60
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All settings of one process. Durations are seconds, sizes bytes."""
+
+    env: str = "development"
+    mysql_url: str = DEFAULT_MYSQL_URL
+    redis_url: str = DEFAULT_REDIS_URL
+    port: int = 8000
+    address: str = "127.0.0.1"
+    cookie_secret: str = ""
+    media_dir: Path = VAR_DIR / "media"
+    debug: bool = False
+    xheaders: bool = False
+    mysql_pool_min: int = 1
+    mysql_pool_max: int = 20
+    mysql_pool_recycle: int = 3600
+    bcrypt_rounds: int = 12
+    session_idle_ttl: int = 7 * 24 * 3600
+    session_absolute_ttl: int = 30 * 24 * 3600
+    admin_session_idle_ttl: int = 30 * 60
+    captcha_ttl: int = 5 * 60
+    cache_ttl: int = 10 * 60
+    upload_max_bytes: int = 10 * 1024 * 1024
+    upload_max_pixels: int = 40_000_000
+    iplookup_url: str = DEFAULT_IPLOOKUP_URL
+    iplookup_fields: str = DEFAULT_IPLOOKUP_FIELDS
+    iplookup_connect_timeout: float = 1.5
+    iplookup_request_timeout: float = 1.5
+    iplookup_max_concurrency: int = 10
+    iplookup_cache_ttl: int = 7 * 24 * 3600
+    iplookup_failure_ttl: int = 60
+    shutdown_grace: float = 10.0
+    limits: Limits = field(default_factory=Limits)
+
+    @property
+    def mysql(self) -> MySQLParams:
+        return MySQLParams.from_url(self.mysql_url)
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    def replace(self, **changes) -> "Settings":
+        """A copy with *changes* applied (tests use this)."""
+        return dataclasses.replace(self, **changes)
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _dev_cookie_secret() -> str:
+    """A secret generated once per checkout and kept in var/, so sessions survive restarts."""
+    path = VAR_DIR / "cookie_secret"
+    if path.exists():
+        return path.read_text().strip()
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(value)
+    os.chmod(tmp, 0o600)
+    tmp.rename(path)
+    return value
+
+
+def _limits_from_env(environ: Mapping[str, str]) -> Limits:
+    values = {}
+    for f in dataclasses.fields(Limits):
+        raw = environ.get(f"IHOME_LIMIT_{f.name.upper()}")
+        if raw is not None:
+            try:
+                values[f.name] = int(raw)
+            except ValueError:
+                raise ConfigError(f"IHOME_LIMIT_{f.name.upper()} must be a whole number, got {raw!r}")
+    return Limits(**values)
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build :class:`Settings` from *environ* (default ``os.environ``).
+
+    Raises :class:`ConfigError` for an unknown ``IHOME_ENV``, a malformed URL or
+    number, or production without a real ``IHOME_COOKIE_SECRET``.
+    """
+    env_vars = os.environ if environ is None else environ
+    env = env_vars.get("IHOME_ENV", "development")
+    if env not in ENVIRONMENTS:
+        raise ConfigError(f"IHOME_ENV must be one of {', '.join(ENVIRONMENTS)}, got {env!r}")
+    secret = env_vars.get("IHOME_COOKIE_SECRET", "")
+    if env == "production" and (secret.strip().lower() in PLACEHOLDER_SECRETS or len(secret) < 32):
+        raise ConfigError("production needs IHOME_COOKIE_SECRET: a random string of 32 or more characters")
+    if not secret:
+        secret = _dev_cookie_secret() if env == "development" else secrets.token_urlsafe(48)
+    try:
+        port = int(env_vars.get("IHOME_PORT", "8000"))
+    except ValueError:
+        raise ConfigError("IHOME_PORT must be a port number")
+    settings = Settings(
+        env=env,
+        mysql_url=env_vars.get("IHOME_MYSQL_URL", DEFAULT_MYSQL_URL),
+        redis_url=env_vars.get("IHOME_REDIS_URL", DEFAULT_REDIS_URL),
+        port=port,
+        address=env_vars.get("IHOME_ADDRESS", "127.0.0.1"),
+        cookie_secret=secret,
+        media_dir=Path(env_vars.get("IHOME_MEDIA_DIR", str(VAR_DIR / "media"))),
+        debug=_bool(env_vars.get("IHOME_DEBUG", "0")),
+        xheaders=_bool(env_vars.get("IHOME_XHEADERS", "0")),
+        iplookup_url=env_vars.get("IHOME_IPLOOKUP_URL", DEFAULT_IPLOOKUP_URL),
+        iplookup_fields=env_vars.get("IHOME_IPLOOKUP_FIELDS", DEFAULT_IPLOOKUP_FIELDS),
+        limits=_limits_from_env(env_vars),
+    )
+    settings.mysql  # validate the URL now, not at first query
+    return settings
+
+
+def test_settings(**overrides) -> Settings:
+    """Settings for the test suite: the local test servers, a fresh secret, no debug."""
+    base = Settings(
+        env="test",
+        mysql_url=os.environ.get("IHOME_TEST_MYSQL_URL", DEFAULT_MYSQL_URL),
+        redis_url=os.environ.get("IHOME_TEST_REDIS_URL", DEFAULT_REDIS_URL),
+        cookie_secret=secrets.token_urlsafe(48),
+        media_dir=VAR_DIR / "test-media",
+        iplookup_url="http://127.0.0.1:9/{ip}",  # tests point this at their own provider
+    )
+    return base.replace(**overrides)
+
+
+# pytest would collect test_settings as a test when imported into a test module.
+test_settings.__test__ = False

@@ -1,0 +1,6 @@
+-- depends: 0002_areas
+CREATE TABLE IF NOT EXISTS facilities (
+  id INT UNSIGNED NOT NULL PRIMARY KEY,
+  name VARCHAR(32) NOT NULL,
+  icon VARCHAR(64) NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;

@@ -1,0 +1,31 @@
+-- depends: 0003_facilities
+-- Listings. Money in fen. status: pending / online / rejected / offline / deleted.
+CREATE TABLE IF NOT EXISTS houses (
+  id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+  owner_id BIGINT UNSIGNED NOT NULL,
+  area_id INT UNSIGNED NOT NULL,
+  title VARCHAR(64) NOT NULL,
+  description TEXT NULL,
+  price_fen INT UNSIGNED NOT NULL,
+  address VARCHAR(255) NOT NULL,
+  room_count SMALLINT UNSIGNED NOT NULL DEFAULT 1,
+  acreage INT UNSIGNED NOT NULL DEFAULT 0,
+  unit VARCHAR(32) NOT NULL DEFAULT '',
+  capacity SMALLINT UNSIGNED NOT NULL DEFAULT 1,
+  beds VARCHAR(64) NOT NULL DEFAULT '',
+  deposit_fen INT UNSIGNED NOT NULL DEFAULT 0,
+  min_days SMALLINT UNSIGNED NOT NULL DEFAULT 1,
+  max_days SMALLINT UNSIGNED NOT NULL DEFAULT 0,
+  order_count INT UNSIGNED NOT NULL DEFAULT 0,
+  status ENUM('pending','online','rejected','offline','deleted') NOT NULL DEFAULT 'pending',
+  review_note VARCHAR(255) NULL,
+  cover_image_id BIGINT UNSIGNED NULL,
+  created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  updated_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP,
+  KEY ix_houses_search (status, area_id, price_fen),
+  KEY ix_houses_new (status, created_at),
+  KEY ix_houses_booking (status, order_count),
+  KEY ix_houses_owner (owner_id, status),
+  CONSTRAINT fk_houses_owner FOREIGN KEY (owner_id) REFERENCES users (id),
+  CONSTRAINT fk_houses_area FOREIGN KEY (area_id) REFERENCES areas (id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;

@@ -1,0 +1,12 @@
+-- depends: 0005_house_facilities
+CREATE TABLE IF NOT EXISTS house_images (
+  id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+  house_id BIGINT UNSIGNED NOT NULL,
+  storage_key VARCHAR(64) NOT NULL,
+  width INT UNSIGNED NOT NULL,
+  height INT UNSIGNED NOT NULL,
+  position INT UNSIGNED NOT NULL DEFAULT 0,
+  created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  KEY ix_hi_house (house_id, position),
+  CONSTRAINT fk_hi_house FOREIGN KEY (house_id) REFERENCES houses (id) ON DELETE CASCADE
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
