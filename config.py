@@ -107,7 +107,7 @@ class Settings:
     iplookup_fields: str = DEFAULT_IPLOOKUP_FIELDS
     iplookup_connect_timeout: float = 1.5
     iplookup_request_timeout: float = 1.5
-    iplookup_max_concurrency: int = 10
+    iplookup_max_concurrency: int = 20
     iplookup_cache_ttl: int = 7 * 24 * 3600
     iplookup_failure_ttl: int = 60
     shutdown_grace: float = 10.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 from yoyo import get_backend, read_migrations
@@ -15,12 +16,16 @@ def apply_migrations(mysql_url: str) -> int:
     Synchronous (yoyo uses PyMySQL); holds yoyo's lock so two processes cannot
     migrate at once. Returns how many migrations were applied.
     """
-    backend = get_backend(mysql_url)
-    try:
-        migrations = read_migrations(str(MIGRATIONS_DIR))
-        with backend.lock():
-            pending = backend.to_apply(migrations)
-            backend.apply_migrations(pending)
-            return len(pending)
-    finally:
-        backend.connection.close()
+    with warnings.catch_warnings():
+        # yoyo 9 still passes PyMySQL the deprecated ``db=`` and ``passwd=`` keywords
+        # (on every connection it opens, not only the first).
+        warnings.filterwarnings("ignore", "'(db|passwd)' is deprecated", DeprecationWarning)
+        backend = get_backend(mysql_url)
+        try:
+            migrations = read_migrations(str(MIGRATIONS_DIR))
+            with backend.lock():
+                pending = backend.to_apply(migrations)
+                backend.apply_migrations(pending)
+                return len(pending)
+        finally:
+            backend.connection.close()

@@ -1,0 +1,127 @@
+"""Sign-up with an image captcha, login and logout."""
+
+from __future__ import annotations
+
+import re
+
+from handlers.base import BaseHandler, PageError, safe_next
+from models import users
+from services.captcha import new_captcha_id, valid_captcha_id
+from services.passwords import check_password, hash_password, password_problem
+
+MOBILE_RE = re.compile(r"^1[3-9]\d{9}$")
+BAD_CREDENTIALS = "手机号或密码错误"
+
+
+def mobile_problem(mobile: str) -> str | None:
+    """Why *mobile* is not an 11-digit mainland mobile number, or None."""
+    return None if MOBILE_RE.match(mobile) else "请输入 11 位中国大陆手机号"
+
+
+class RegisterHandler(BaseHandler):
+    """GET shows the sign-up form; POST creates the account and logs it in."""
+
+    def show(self, status: int = 200, errors: dict | None = None) -> None:
+        self.set_status(status)
+        self.render("auth/register.html", errors=errors or {},
+                    form={"mobile": self.arg("mobile", 11)}, captcha_id=new_captcha_id(),
+                    next=safe_next(self.get_argument("next", None)))
+
+    async def get(self) -> None:
+        if self.current_user:
+            self.redirect("/")
+            return
+        self.show()
+
+    async def post(self) -> None:
+        mobile = self.arg("mobile", 20)
+        password = self.get_argument("password", "", strip=False)[:200]
+        password2 = self.get_argument("password2", "", strip=False)[:200]
+        captcha_id = self.arg("captcha_id", 64)
+        errors: dict[str, str] = {}
+        if problem := mobile_problem(mobile):
+            errors["mobile"] = problem
+        if problem := password_problem(password):
+            errors["password"] = problem
+        elif password2 != password:
+            errors["password2"] = "两次输入的密码不一致"
+        # The answer is consumed on every attempt, right or wrong: no replay.
+        if not valid_captcha_id(captcha_id) or not await self.application.captcha.check(
+                captcha_id, self.arg("captcha", 10)):
+            errors["captcha"] = "图片验证码错误或已过期，请重新输入"
+        if not errors and await users.get_by_mobile(self.db, mobile):
+            errors["mobile"] = "该手机号已注册，请直接登录"
+        if errors:
+            self.show(400, errors)
+            return
+        password_hash = await hash_password(password, self.config.bcrypt_rounds)
+        try:
+            user_id = await users.create(self.db, mobile, password_hash)
+        except users.MobileTaken:  # a concurrent sign-up with the same mobile won
+            self.show(400, {"mobile": "该手机号已注册，请直接登录"})
+            return
+        await self.start_session(await users.get_by_id(self.db, user_id))
+        self.flash("注册成功，欢迎来到爱家！")
+        self.redirect_next("/")
+
+
+class CaptchaHandler(BaseHandler):
+    """GET /captcha/<captcha_id>.png: a fresh captcha image for that id."""
+
+    async def get(self, captcha_id: str) -> None:
+        try:
+            png = await self.application.captcha.image(captcha_id)
+        except ValueError:
+            raise PageError(404, "验证码不存在")
+        self.set_header("Content-Type", "image/png")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(png)
+
+
+class LoginHandler(BaseHandler):
+    """GET shows the login form; POST checks the password and starts a new session."""
+
+    template = "auth/login.html"
+
+    def show(self, status: int = 200, errors: dict | None = None) -> None:
+        self.set_status(status)
+        self.render(self.template, errors=errors or {}, form={"mobile": self.arg("mobile", 11)},
+                    next=safe_next(self.get_argument("next", None)))
+
+    async def get(self) -> None:
+        self.show()
+
+    async def authenticate(self) -> dict | None:
+        """The user whose mobile and password were posted, or None (after showing the form)."""
+        mobile = self.arg("mobile", 20)
+        password = self.get_argument("password", "", strip=False)[:200]
+        if mobile_problem(mobile) or not password:
+            self.show(400, {"form": BAD_CREDENTIALS})
+            return None
+        user = await users.get_by_mobile(self.db, mobile)
+        # Check against a dummy hash when the mobile is unknown: same time, same message.
+        ok = await check_password(password, user["password_hash"] if user else None)
+        if not ok:
+            self.show(400, {"form": BAD_CREDENTIALS})
+            return None
+        if not user["is_active"]:
+            self.show(403, {"form": "该账号已被管理员停用，如有疑问请联系客服"})
+            return None
+        return user
+
+    async def post(self) -> None:
+        user = await self.authenticate()
+        if user is None:
+            return
+        await self.start_session(user)
+        self.flash("登录成功")
+        self.redirect_next("/")
+
+
+class LogoutHandler(BaseHandler):
+    """POST /logout: end the session."""
+
+    async def post(self) -> None:
+        await self.end_session()
+        self.flash("已退出登录", "info")
+        self.redirect("/")

@@ -1,0 +1,372 @@
+"""Listings: home page, search, listing page, publish/edit/delete, photos, my listings."""
+
+from __future__ import annotations
+
+import datetime
+
+import tornado.web
+
+from handlers.base import BaseHandler, PageError
+from models import areas as areas_model
+from models import houses
+from services import cache as cache_keys
+from services.house_form import fen_to_yuan, parse_house_form, parse_yuan
+from services.images import ImageError
+
+HOME_TOP = 5
+HOME_LATEST = 12
+MAX_PAGE = 500
+MAX_STAY_NIGHTS = 365
+
+
+class ListingBase(BaseHandler):
+    """Shared helpers of the listing pages: cached reference data, ownership checks."""
+
+    async def area_choices(self) -> list[dict]:
+        """Areas for select boxes, cached: [{id, name, city, province}]."""
+        return await self.cache.get_or_load(cache_keys.AREAS_KEY, lambda: areas_model.featured_areas(self.db))
+
+    async def facility_choices(self) -> list[dict]:
+        """The facility catalogue, cached: [{id, name, icon}]."""
+        return await self.cache.get_or_load(cache_keys.FACILITIES_KEY,
+                                            lambda: areas_model.all_facilities(self.db))
+
+    async def house_page_data(self, house_id: int) -> dict | None:
+        """Everything the listing page shows that is the same for every visitor, cached.
+
+        {house: row, facilities: [...], images: [...]}; None for an unknown or deleted listing.
+        """
+        async def load():
+            house = await houses.get(self.db, house_id)
+            if house is None:
+                return None
+            return {"house": house, "facilities": await houses.facilities(self.db, house_id),
+                    "images": await houses.images(self.db, house_id)}
+        return await self.cache.get_or_load(cache_keys.house_key(house_id), load)
+
+    def can_see(self, house: dict) -> bool:
+        """Public listings are seen by all; others only by their owner and admins."""
+        if house["status"] == "online" and house.get("owner_active", 1):
+            return True
+        user = self.current_user
+        return bool(user and (user["id"] == house["owner_id"] or user["is_admin"]))
+
+    async def owned_house(self, house_id: int) -> dict:
+        """The current user's listing *house_id*; 404 when unknown, 403 when someone else's."""
+        house = await houses.get(self.db, house_id)
+        if house is None:
+            raise PageError(404, "房源不存在")
+        if house["owner_id"] != self.current_user["id"]:
+            raise PageError(403, "这不是你的房源")
+        return house
+
+
+class HomeHandler(ListingBase):
+    """GET /: search box, carousel of the top listings, latest listings."""
+
+    async def get(self) -> None:
+        async def load():
+            return {"top": await houses.public_cards(self.db, "booking", HOME_TOP),
+                    "latest": await houses.public_cards(self.db, "new", HOME_LATEST)}
+        data = await self.cache.get_or_load(cache_keys.HOME_KEY, load)
+        self.render("index.html", top=data["top"], latest=data["latest"],
+                    areas=await self.area_choices(), visitor_city=await self.visitor_city())
+
+    async def visitor_city(self) -> str | None:
+        """The visitor's city name when known (filled in by the IP-location feature)."""
+        return None
+
+
+def parse_search(handler: BaseHandler, known_facilities: set[int]) -> tuple[houses.SearchFilters, dict[str, str]]:
+    """Validate the search query string; returns (filters, errors by field).
+
+    Dates are YYYY-MM-DD, both or neither, check-in today or later, check-out after it;
+    prices in yuan; unknown facility ids, sorts and junk parameters are ignored.
+    """
+    errors: dict[str, str] = {}
+    values: dict = {}
+
+    def whole(name: str, low: int, high: int):
+        raw = handler.arg(name, 20)
+        if not raw:
+            return None
+        try:
+            value = int(raw)
+            if low <= value <= high:
+                return value
+        except ValueError:
+            pass
+        errors[name] = "参数无效"
+        return None
+
+    values["area_id"] = whole("area_id", 100000, 999999)
+    values["capacity"] = whole("capacity", 1, 50)
+    for name in ("price_min", "price_max"):
+        raw = handler.arg(name, 20)
+        if raw:
+            try:
+                values[f"{name}_fen"] = parse_yuan(raw)
+            except ValueError:
+                errors[name] = "价格须为不小于 0 的数字（元）"
+    if (values.get("price_min_fen") is not None and values.get("price_max_fen") is not None
+            and values["price_min_fen"] > values["price_max_fen"]):
+        errors["price_max"] = "最高价不能低于最低价"
+    sd, ed = handler.arg("sd", 20), handler.arg("ed", 20)
+    if sd or ed:
+        try:
+            check_in = datetime.date.fromisoformat(sd)
+            check_out = datetime.date.fromisoformat(ed)
+        except ValueError:
+            errors["dates"] = "请输入入住和离开日期（YYYY-MM-DD）"
+        else:
+            if check_in < datetime.date.today():
+                errors["dates"] = "入住日期不能早于今天"
+            elif check_out <= check_in:
+                errors["dates"] = "离开日期须晚于入住日期"
+            elif (check_out - check_in).days > MAX_STAY_NIGHTS:
+                errors["dates"] = f"一次最多预订 {MAX_STAY_NIGHTS} 晚"
+            else:
+                values["check_in"], values["check_out"] = check_in, check_out
+    facility_ids = []
+    for raw in handler.args("facility"):
+        if raw.isdigit() and int(raw) in known_facilities:
+            facility_ids.append(int(raw))
+    values["facility_ids"] = tuple(sorted(set(facility_ids)))
+    sort = handler.arg("sort", 20)
+    values["sort"] = sort if sort in houses.SORTS else "new"
+    page = handler.arg("page", 10)
+    values["page"] = min(int(page), MAX_PAGE) if page.isdigit() and int(page) > 0 else 1
+    return houses.SearchFilters(**values), errors
+
+
+class SearchHandler(ListingBase):
+    """GET /houses: filtered, sorted, paged public listings."""
+
+    async def get(self) -> None:
+        facilities = await self.facility_choices()
+        filters, errors = parse_search(self, {f["id"] for f in facilities})
+        rows, total = [], 0
+        if not errors:
+            key = await self.cache.search_key(filters.normalised())
+
+            async def load():
+                found, count = await houses.search(self.db, filters)
+                return {"rows": found, "total": count}
+            result = await self.cache.get_or_load(key, load)
+            rows, total = result["rows"], result["total"]
+        else:
+            self.set_status(400)
+        pages = max(1, -(-total // filters.per_page))
+        self.render("houses/search.html", rows=rows, total=total, filters=filters, pages=pages,
+                    errors=errors, areas=await self.area_choices(), facilities=facilities,
+                    query=self.request.query_arguments)
+
+
+class HouseDetailHandler(ListingBase):
+    """GET /houses/<id>: gallery, facilities, host, address, price."""
+
+    async def get(self, house_id: str) -> None:
+        data = await self.house_page_data(int(house_id))
+        if data is None or not self.can_see(data["house"]):
+            raise PageError(404, "房源不存在或未上线")
+        self.render("houses/detail.html", house=data["house"], facilities=data["facilities"],
+                    images=data["images"], extra=await self.detail_extra(data["house"]))
+
+    async def detail_extra(self, house: dict) -> dict:
+        """Per-request additions to the listing page (bookings and reviews add theirs)."""
+        return {}
+
+
+class HouseFormBase(ListingBase):
+    """The publish and edit forms share the field handling."""
+
+    async def render_house_form(self, status: int, form: dict, errors: dict, house: dict | None) -> None:
+        self.set_status(status)
+        images = await houses.images(self.db, house["id"]) if house else []
+        self.render("houses/form.html", form=form, errors=errors, house=house, images=images,
+                    areas=await self.area_choices(), facilities=await self.facility_choices(),
+                    publish_blocker=await self.publish_blocker())
+
+    async def publish_blocker(self) -> str | None:
+        """A reason the current user may not publish, or None (real-name checks add theirs)."""
+        return None
+
+    async def read_form(self) -> tuple[dict, list[int], dict, dict]:
+        """(values, facility ids, errors, raw form for re-display) from the posted form."""
+        facilities = await self.facility_choices()
+        values, facility_ids, errors = parse_house_form(self.arg, self.args, {f["id"] for f in facilities})
+        if "area_id" in values and "area_id" not in errors:
+            if await areas_model.get_area(self.db, values["area_id"]) is None:
+                errors["area_id"] = "请选择所在区域"
+        raw = {name: self.arg(name) for name in (
+            "title", "description", "price", "area_id", "address", "room_count", "acreage", "unit",
+            "capacity", "beds", "deposit", "min_days", "max_days")}
+        raw["facility"] = [int(f) for f in self.args("facility") if f.isdigit()]
+        return values, facility_ids, errors, raw
+
+    def initial_status(self) -> str:
+        """Status of a newly published listing (moderation makes it pending)."""
+        return "online"
+
+    def status_after_edit(self, house: dict, values: dict) -> str:
+        """Status after the owner edits *house* (moderation may send it back to pending)."""
+        return house["status"]
+
+
+class HouseNewHandler(HouseFormBase):
+    """GET,POST /houses/new: publish a listing."""
+
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        await self.render_house_form(200, {"min_days": "1", "max_days": "0", "facility": []}, {}, None)
+
+    @tornado.web.authenticated
+    async def post(self) -> None:
+        blocker = await self.publish_blocker()
+        if blocker:
+            raise PageError(403, blocker)
+        values, facility_ids, errors, raw = await self.read_form()
+        if errors:
+            await self.render_house_form(400, raw, errors, None)
+            return
+        async with self.db.transaction() as tx:
+            house_id = await houses.create(tx, self.current_user["id"], values, facility_ids,
+                                           status=self.initial_status())
+        await self.cache.invalidate_house(house_id)
+        self.flash("房源已发布，现在上传几张照片吧")
+        self.redirect(f"/houses/{house_id}/edit#photos")
+
+
+class HouseEditHandler(HouseFormBase):
+    """GET,POST /houses/<id>/edit: the owner edits the listing and manages photos."""
+
+    @tornado.web.authenticated
+    async def get(self, house_id: str) -> None:
+        house = await self.owned_house(int(house_id))
+        form = {name: house[name] for name in houses.EDITABLE}
+        form["price"] = fen_to_yuan(house["price_fen"])
+        form["deposit"] = fen_to_yuan(house["deposit_fen"])
+        form["description"] = house["description"] or ""
+        form["facility"] = await houses.facility_ids(self.db, house["id"])
+        await self.render_house_form(200, form, {}, house)
+
+    @tornado.web.authenticated
+    async def post(self, house_id: str) -> None:
+        house = await self.owned_house(int(house_id))
+        values, facility_ids, errors, raw = await self.read_form()
+        if errors:
+            await self.render_house_form(400, raw, errors, house)
+            return
+        status = self.status_after_edit(house, values)
+        async with self.db.transaction() as tx:
+            await houses.update(tx, house["id"], values, facility_ids)
+            if status != house["status"]:
+                await houses.set_status(tx, house["id"], status)
+        await self.cache.invalidate_house(house["id"])
+        self.flash("房源已保存")
+        self.redirect(f"/houses/{house['id']}/edit")
+
+
+class HouseDeleteHandler(ListingBase):
+    """POST /houses/<id>/delete: soft delete (status 'deleted'); bookings keep their rows."""
+
+    @tornado.web.authenticated
+    async def post(self, house_id: str) -> None:
+        house = await self.owned_house(int(house_id))
+        await houses.set_status(self.db, house["id"], "deleted")
+        await self.cache.invalidate_house(house["id"])
+        self.flash("房源已删除", "info")
+        self.redirect("/my/houses")
+
+
+class HouseImagesHandler(ListingBase):
+    """POST /houses/<id>/images: upload one or more photos (field ``image``).
+
+    All or nothing: if any file is not an acceptable image, the ones already
+    stored from this request are removed and nothing is recorded.
+    """
+
+    @tornado.web.authenticated
+    async def post(self, house_id: str) -> None:
+        house = await self.owned_house(int(house_id))
+        uploads = self.request.files.get("image", [])[:20]
+        if not uploads:
+            await self.fail(house, "请选择要上传的图片")
+            return
+        stored = []
+        try:
+            for upload in uploads:
+                stored.append(await self.images.save(upload["body"]))
+        except ImageError as exc:
+            for item in stored:
+                await self.images.delete(item.key)
+            await self.fail(house, f"{uploads[len(stored)]['filename'] or '图片'}：{exc}")
+            return
+        try:
+            async with self.db.transaction() as tx:
+                for item in stored:
+                    await houses.add_image(tx, house["id"], item.key, item.width, item.height)
+                await self.after_photos_changed(tx, house)
+        except BaseException:
+            for item in stored:
+                await self.images.delete(item.key)
+            raise
+        await self.cache.invalidate_house(house["id"])
+        if self.wants_json():
+            self.finish({"ok": True, "count": len(stored)})
+            return
+        self.flash(f"已上传 {len(stored)} 张照片")
+        self.redirect(f"/houses/{house['id']}/edit#photos")
+
+    async def after_photos_changed(self, tx, house: dict) -> None:
+        """Hook inside the photo transaction (moderation sends the listing back to review)."""
+
+    def wants_json(self) -> bool:
+        return "application/json" in self.request.headers.get("Accept", "")
+
+    async def fail(self, house: dict, message: str) -> None:
+        self.set_status(400)
+        if self.wants_json():
+            self.finish({"ok": False, "error": message})
+            return
+        self.render("houses/upload_error.html", house=house, message=message)
+
+
+class HouseImageDeleteHandler(HouseImagesHandler):
+    """POST /houses/<id>/images/<image_id>/delete."""
+
+    @tornado.web.authenticated
+    async def post(self, house_id: str, image_id: str) -> None:
+        house = await self.owned_house(int(house_id))
+        async with self.db.transaction() as tx:
+            key = await houses.delete_image(tx, house["id"], int(image_id))
+            if key is None:
+                raise PageError(404, "照片不存在")
+            await self.after_photos_changed(tx, house)
+        # The row is gone for good before the file goes: never a row without its file.
+        await self.images.delete(key)
+        await self.cache.invalidate_house(house["id"])
+        self.flash("照片已删除", "info")
+        self.redirect(f"/houses/{house['id']}/edit#photos")
+
+
+class HouseImageCoverHandler(ListingBase):
+    """POST /houses/<id>/images/<image_id>/cover: make a photo the cover."""
+
+    @tornado.web.authenticated
+    async def post(self, house_id: str, image_id: str) -> None:
+        house = await self.owned_house(int(house_id))
+        if not await houses.set_cover(self.db, house["id"], int(image_id)):
+            raise PageError(404, "照片不存在")
+        await self.cache.invalidate_house(house["id"])
+        self.flash("封面已更新")
+        self.redirect(f"/houses/{house['id']}/edit#photos")
+
+
+class MyHousesHandler(ListingBase):
+    """GET /my/houses: the landlord's listings with status and actions."""
+
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        rows = await houses.by_owner(self.db, self.current_user["id"])
+        self.render("houses/my.html", rows=rows)

@@ -1,0 +1,142 @@
+#!/usr/bin/env python
+"""Administrative commands of 爱家.
+
+    python manage.py wait-db [--timeout 60]   wait until MariaDB accepts connections
+    python manage.py migrate                  apply pending migrations (yoyo)
+    python manage.py seed [--demo | --no-demo]
+                                              areas + facilities; demo listings in development
+
+Settings come from the environment (``IHOME_…``, see config.py). The Makefile runs
+``wait-db``, ``migrate`` and ``seed`` before starting the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+
+import pymysql
+
+from config import ConfigError, Settings, load_settings
+
+
+def cmd_wait_db(args: argparse.Namespace, settings: Settings) -> int:
+    """Retry connecting to the database until it answers or ``--timeout`` seconds pass."""
+    params = settings.mysql
+    deadline = time.monotonic() + args.timeout
+    attempts = 0
+    while True:
+        attempts += 1
+        try:
+            conn = pymysql.connect(host=params.host, port=params.port, user=params.user,
+                                   password=params.password, database=params.db,
+                                   connect_timeout=min(5, max(1, int(args.timeout))))
+        except pymysql.err.MySQLError as exc:
+            if time.monotonic() + args.interval > deadline:
+                print(f"wait-db: {params.host}:{params.port}/{params.db} not reachable after "
+                      f"{attempts} attempts in {args.timeout:g} s: {exc}", file=sys.stderr)
+                return 1
+            time.sleep(args.interval)
+            continue
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT 1")
+        finally:
+            conn.close()
+        print(f"wait-db: {params.host}:{params.port}/{params.db} is up")
+        return 0
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    """Apply every pending migration under migrations/."""
+    from models.schema import apply_migrations
+
+    started = time.perf_counter()
+    applied = apply_migrations(settings.mysql_url)
+    print(f"migrate: {applied} migration(s) applied to {settings.mysql.db} "
+          f"in {time.perf_counter() - started:.2f} s")
+    return 0
+
+
+def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
+    """Seed areas and facilities always; demo listings in development or with --demo."""
+    demo = settings.env == "development" if args.demo is None else args.demo
+    return asyncio.run(_seed(settings, demo=demo, progress=not args.quiet))
+
+
+async def _seed(settings: Settings, *, demo: bool, progress: bool) -> int:
+    from models import seed
+    from models.db import create_database
+
+    db = await create_database(settings)
+    try:
+        started = time.perf_counter()
+        areas = await seed.seed_areas(db, progress=progress)
+        print(f"seed: {areas} areas in {time.perf_counter() - started:.2f} s")
+
+        started = time.perf_counter()
+        facilities = await seed.seed_facilities(db)
+        print(f"seed: {facilities} facilities in {time.perf_counter() - started:.2f} s")
+
+        if demo:
+            from services.images import ImageStore
+
+            started = time.perf_counter()
+            store = ImageStore(settings.media_dir, max_bytes=settings.upload_max_bytes,
+                               max_pixels=settings.upload_max_pixels)
+            listings = await seed.seed_demo(db, store, progress=progress)
+            took = time.perf_counter() - started
+            if listings:
+                print(f"seed: {listings} demo listings (landlord {seed.DEMO_MOBILE} / "
+                      f"{seed.DEMO_PASSWORD}) in {took:.2f} s")
+            else:
+                print("seed: demo listings already present")
+        else:
+            print(f"seed: no demo listings (env {settings.env}; pass --demo to add them)")
+    finally:
+        await db.close()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="manage.py", description="爱家 administrative commands")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
+
+    p = sub.add_parser("wait-db", help="wait until MariaDB accepts connections")
+    p.add_argument("--timeout", type=float, default=60.0, help="give up after this many seconds (default 60)")
+    p.add_argument("--interval", type=float, default=0.5, help="seconds between attempts (default 0.5)")
+    p.set_defaults(func=cmd_wait_db)
+
+    p = sub.add_parser("migrate", help="apply pending database migrations")
+    p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("seed", help="seed areas, facilities and (in development) demo listings")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--demo", dest="demo", action="store_true", default=None,
+                       help="add the demo landlord and listings whatever IHOME_ENV says")
+    group.add_argument("--no-demo", dest="demo", action="store_false",
+                       help="skip the demo listings even in development")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_seed)
+
+    # createadmin: register its sub-parser here (sub.add_parser("createadmin", ...))
+    # with set_defaults(func=cmd_createadmin), and define cmd_createadmin(args, settings)
+    # next to the other cmd_* functions above.
+
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    return args.func(args, settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

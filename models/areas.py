@@ -1,0 +1,33 @@
+"""SQL for reference data: ``areas`` (adcodes) and ``facilities``."""
+
+from __future__ import annotations
+
+from models.db import Database
+
+# The cities the site features on its home page and search box, in display order.
+FEATURED_CITIES = ("北京市", "上海市", "广州市", "深圳市", "成都市", "杭州市")
+
+
+async def featured_areas(db: Database) -> list[dict]:
+    """Districts of the featured cities plus every city that has an online listing.
+
+    Rows: {id, name, city, province}, grouped by city in FEATURED_CITIES order first.
+    """
+    marks = ", ".join(["%s"] * len(FEATURED_CITIES))
+    rows = await db.query(
+        f"SELECT a.id, a.name, a.city, a.province FROM areas a WHERE a.city IN ({marks}) "
+        "OR a.id IN (SELECT DISTINCT area_id FROM houses WHERE status = 'online') "
+        "ORDER BY a.id", *FEATURED_CITIES)
+    order = {city: i for i, city in enumerate(FEATURED_CITIES)}
+    rows.sort(key=lambda r: (order.get(r["city"], len(order)), r["city"], r["id"]))
+    return rows
+
+
+async def get_area(db: Database, area_id: int) -> dict | None:
+    """The area with adcode *area_id*, or None."""
+    return await db.queryone("SELECT id, name, city, province FROM areas WHERE id = %s", area_id)
+
+
+async def all_facilities(db: Database) -> list[dict]:
+    """The facility catalogue: [{id, name, icon}] by id."""
+    return await db.query("SELECT id, name, icon FROM facilities ORDER BY id")

@@ -1,0 +1,203 @@
+"""SQL for listings: ``houses``, ``house_facilities`` and ``house_images``.
+
+Money columns are fen. A listing is public when its status is ``online`` and its
+owner's account is active; :data:`PUBLIC` is that condition for queries that
+alias houses as ``h`` and join users as ``u``.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+
+from models.db import Database, Transaction
+
+PUBLIC = "h.status = 'online' AND u.is_active = 1"
+
+# Columns a landlord edits through the form (besides facilities).
+EDITABLE = ("title", "description", "price_fen", "area_id", "address", "room_count", "acreage",
+            "unit", "capacity", "beds", "deposit_fen", "min_days", "max_days")
+
+CARD_COLUMNS = ("h.id, h.title, h.price_fen, h.address, h.room_count, h.capacity, h.order_count, "
+                "h.status, h.created_at, h.area_id, a.name AS area_name, a.city AS city, "
+                "u.name AS owner_name, u.avatar_key AS owner_avatar_key, "
+                "(SELECT storage_key FROM house_images i WHERE i.id = h.cover_image_id) AS cover_key")
+
+SORTS = {
+    "new": "h.created_at DESC, h.id DESC",
+    "booking": "h.order_count DESC, h.id DESC",
+    "price-inc": "h.price_fen ASC, h.id ASC",
+    "price-des": "h.price_fen DESC, h.id DESC",
+}
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    """Validated search parameters. Prices in fen; dates half-open [check_in, check_out)."""
+
+    area_id: int | None = None
+    check_in: datetime.date | None = None
+    check_out: datetime.date | None = None
+    price_min_fen: int | None = None
+    price_max_fen: int | None = None
+    capacity: int | None = None
+    facility_ids: tuple[int, ...] = field(default_factory=tuple)
+    sort: str = "new"
+    page: int = 1
+    per_page: int = 12
+
+    def normalised(self) -> str:
+        """A canonical string of these filters, used as the cache key."""
+        return "|".join(str(v) for v in (
+            self.area_id, self.check_in, self.check_out, self.price_min_fen, self.price_max_fen,
+            self.capacity, ",".join(map(str, sorted(self.facility_ids))), self.sort, self.page,
+            self.per_page))
+
+
+async def create(tx: Transaction, owner_id: int, values: dict, facility_ids: list[int],
+                 status: str = "online") -> int:
+    """Insert a listing with *values* (EDITABLE keys) and its facilities; returns its id."""
+    cols = ", ".join(EDITABLE)
+    marks = ", ".join(["%s"] * len(EDITABLE))
+    house_id = await tx.insert(
+        f"INSERT INTO houses (owner_id, status, {cols}) VALUES (%s, %s, {marks})",
+        owner_id, status, *[values[c] for c in EDITABLE])
+    await set_facilities(tx, house_id, facility_ids)
+    return house_id
+
+
+async def update(tx: Transaction, house_id: int, values: dict, facility_ids: list[int]) -> None:
+    """Overwrite the editable columns and the facility set of *house_id*."""
+    assignments = ", ".join(f"{c} = %s" for c in EDITABLE)
+    await tx.execute(f"UPDATE houses SET {assignments} WHERE id = %s",
+                     *[values[c] for c in EDITABLE], house_id)
+    await set_facilities(tx, house_id, facility_ids)
+
+
+async def set_facilities(tx: Transaction, house_id: int, facility_ids: list[int]) -> None:
+    await tx.execute("DELETE FROM house_facilities WHERE house_id = %s", house_id)
+    if facility_ids:
+        await tx.executemany("INSERT INTO house_facilities (house_id, facility_id) VALUES (%s, %s)",
+                             [(house_id, f) for f in sorted(set(facility_ids))])
+
+
+async def set_status(db: Database | Transaction, house_id: int, status: str, review_note: str | None = None) -> int:
+    """Set a listing's status (and moderation note); returns rows changed."""
+    return await db.execute("UPDATE houses SET status = %s, review_note = %s WHERE id = %s",
+                            status, review_note, house_id)
+
+
+async def get(db: Database | Transaction, house_id: int) -> dict | None:
+    """One listing with area and owner columns, any status; None when unknown or deleted."""
+    return await db.queryone(
+        "SELECT h.*, a.name AS area_name, a.city AS city, a.province AS province, "
+        "u.name AS owner_name, u.avatar_key AS owner_avatar_key, u.is_active AS owner_active "
+        "FROM houses h JOIN areas a ON a.id = h.area_id JOIN users u ON u.id = h.owner_id "
+        "WHERE h.id = %s AND h.status <> 'deleted'", house_id)
+
+
+async def facility_ids(db: Database | Transaction, house_id: int) -> list[int]:
+    rows = await db.query("SELECT facility_id FROM house_facilities WHERE house_id = %s ORDER BY facility_id",
+                          house_id)
+    return [r["facility_id"] for r in rows]
+
+
+async def facilities(db: Database, house_id: int) -> list[dict]:
+    """The listing's facilities: [{id, name, icon}]."""
+    return await db.query(
+        "SELECT f.id, f.name, f.icon FROM house_facilities hf JOIN facilities f ON f.id = hf.facility_id "
+        "WHERE hf.house_id = %s ORDER BY f.id", house_id)
+
+
+async def images(db: Database | Transaction, house_id: int) -> list[dict]:
+    """The listing's photos in display order: [{id, storage_key, width, height, position}]."""
+    return await db.query(
+        "SELECT id, storage_key, width, height, position FROM house_images WHERE house_id = %s "
+        "ORDER BY position, id", house_id)
+
+
+async def add_image(tx: Transaction, house_id: int, key: str, width: int, height: int) -> int:
+    """Append a photo row (and make it the cover when there is none); returns its id."""
+    position = await tx.scalar("SELECT COALESCE(MAX(position) + 1, 0) FROM house_images WHERE house_id = %s",
+                               house_id)
+    image_id = await tx.insert(
+        "INSERT INTO house_images (house_id, storage_key, width, height, position) VALUES (%s, %s, %s, %s, %s)",
+        house_id, key, width, height, position)
+    await tx.execute("UPDATE houses SET cover_image_id = %s WHERE id = %s AND cover_image_id IS NULL",
+                     image_id, house_id)
+    return image_id
+
+
+async def delete_image(tx: Transaction, house_id: int, image_id: int) -> str | None:
+    """Remove a photo row; moves the cover to the next photo. Returns its storage key, or None."""
+    row = await tx.queryone("SELECT storage_key FROM house_images WHERE id = %s AND house_id = %s FOR UPDATE",
+                            image_id, house_id)
+    if row is None:
+        return None
+    await tx.execute("DELETE FROM house_images WHERE id = %s", image_id)
+    await tx.execute(
+        "UPDATE houses SET cover_image_id = (SELECT id FROM house_images WHERE house_id = %s "
+        "ORDER BY position, id LIMIT 1) WHERE id = %s AND (cover_image_id = %s OR cover_image_id IS NULL)",
+        house_id, house_id, image_id)
+    return row["storage_key"]
+
+
+async def set_cover(db: Database | Transaction, house_id: int, image_id: int) -> bool:
+    """Make *image_id* the cover of *house_id*; False when the photo is not the listing's."""
+    return bool(await db.execute(
+        "UPDATE houses SET cover_image_id = %s WHERE id = %s AND "
+        "EXISTS (SELECT 1 FROM house_images WHERE id = %s AND house_id = %s)",
+        image_id, house_id, image_id, house_id))
+
+
+async def by_owner(db: Database, owner_id: int) -> list[dict]:
+    """All of an owner's listings (any status but deleted), newest first."""
+    return await db.query(
+        f"SELECT {CARD_COLUMNS}, h.review_note FROM houses h JOIN areas a ON a.id = h.area_id "
+        "JOIN users u ON u.id = h.owner_id WHERE h.owner_id = %s AND h.status <> 'deleted' "
+        "ORDER BY h.created_at DESC, h.id DESC", owner_id)
+
+
+async def public_cards(db: Database, order: str, limit: int) -> list[dict]:
+    """Public listing cards ordered by a SORTS key, at most *limit*."""
+    return await db.query(
+        f"SELECT {CARD_COLUMNS} FROM houses h JOIN areas a ON a.id = h.area_id "
+        f"JOIN users u ON u.id = h.owner_id WHERE {PUBLIC} ORDER BY {SORTS[order]} LIMIT %s", limit)
+
+
+async def search(db: Database, f: SearchFilters) -> tuple[list[dict], int]:
+    """Public listings matching *f*: (cards of the requested page, total count).
+
+    With dates, only listings with no booked night in [check_in, check_out) match.
+    """
+    where = [PUBLIC]
+    args: list = []
+    if f.area_id is not None:
+        where.append("h.area_id = %s")
+        args.append(f.area_id)
+    if f.price_min_fen is not None:
+        where.append("h.price_fen >= %s")
+        args.append(f.price_min_fen)
+    if f.price_max_fen is not None:
+        where.append("h.price_fen <= %s")
+        args.append(f.price_max_fen)
+    if f.capacity is not None:
+        where.append("h.capacity >= %s")
+        args.append(f.capacity)
+    for facility_id in f.facility_ids:
+        where.append("EXISTS (SELECT 1 FROM house_facilities hf WHERE hf.house_id = h.id AND hf.facility_id = %s)")
+        args.append(facility_id)
+    if f.check_in and f.check_out:
+        where.append("NOT EXISTS (SELECT 1 FROM booked_nights bn WHERE bn.house_id = h.id "
+                     "AND bn.night >= %s AND bn.night < %s)")
+        args += [f.check_in, f.check_out]
+        nights = (f.check_out - f.check_in).days
+        where.append("h.min_days <= %s AND (h.max_days = 0 OR h.max_days >= %s)")
+        args += [nights, nights]
+    clause = " AND ".join(where)
+    base = "FROM houses h JOIN areas a ON a.id = h.area_id JOIN users u ON u.id = h.owner_id"
+    total = await db.scalar(f"SELECT COUNT(*) {base} WHERE {clause}", *args)
+    rows = await db.query(
+        f"SELECT {CARD_COLUMNS} {base} WHERE {clause} ORDER BY {SORTS[f.sort]} LIMIT %s OFFSET %s",
+        *args, f.per_page, (f.page - 1) * f.per_page)
+    return rows, int(total)

@@ -1,0 +1,177 @@
+"""爱家 entry point: options, the Application, start-up and graceful shutdown.
+
+    python server.py --port=8000 [--address=127.0.0.1] [--debug] [--xheaders]
+
+Settings come from the environment (see config.py); command-line options, when
+given, override the port, address, debug and xheaders settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+
+import redis.asyncio as aioredis
+import tornado.httpserver
+import tornado.options
+import tornado.web
+from tornado.options import define, options
+
+import config
+from handlers import auth, houses, ui_modules
+from handlers.base import NotFoundHandler
+from models.db import Database, create_database
+from services.cache import Cache
+from services.captcha import CaptchaService
+from services.images import ImageStore
+from services.sessions import SessionStore
+
+ROOT = Path(__file__).resolve().parent
+log = logging.getLogger("ihome.server")
+
+define("port", type=int, default=None, help="port to listen on (default IHOME_PORT or 8000)")
+define("address", type=str, default=None, help="address to bind (default IHOME_ADDRESS or 127.0.0.1)")
+define("debug", type=bool, default=None, help="autoreload and uncompiled templates")
+define("xheaders", type=bool, default=None, help="trust X-Real-IP / X-Forwarded-For from nginx")
+
+ID = r"([0-9]{1,18})"
+
+
+def routes() -> list:
+    """The whole route table of the site, in one place."""
+    return [
+        (r"/", houses.HomeHandler),
+        (r"/register", auth.RegisterHandler),
+        (r"/captcha/([A-Za-z0-9_-]{1,64})\.png", auth.CaptchaHandler),
+        (r"/login", auth.LoginHandler),
+        (r"/logout", auth.LogoutHandler),
+        # listings
+        (r"/houses", houses.SearchHandler),
+        (r"/houses/new", houses.HouseNewHandler),
+        (rf"/houses/{ID}", houses.HouseDetailHandler),
+        (rf"/houses/{ID}/edit", houses.HouseEditHandler),
+        (rf"/houses/{ID}/delete", houses.HouseDeleteHandler),
+        (rf"/houses/{ID}/images", houses.HouseImagesHandler),
+        (rf"/houses/{ID}/images/{ID}/delete", houses.HouseImageDeleteHandler),
+        (rf"/houses/{ID}/images/{ID}/cover", houses.HouseImageCoverHandler),
+        (r"/my/houses", houses.MyHousesHandler),
+        # orders (bookings)
+        # profile and account security
+        # admin
+        # JSON API
+    ]
+
+
+class IHomeApplication(tornado.web.Application):
+    """The 爱家 web application.
+
+    Receives its dependencies instead of creating them, so tests build it with
+    their own: *db* (models.db.Database over an aiomysql pool), *redis* (a
+    redis.asyncio client with decode_responses=True), *settings* (config.Settings),
+    and optionally *images* (ImageStore) and *locator* (IPLocator).
+    """
+
+    def __init__(self, settings: config.Settings, db: Database, redis, *,
+                 images: ImageStore | None = None, locator=None):
+        self.config = settings
+        self.db = db
+        self.redis = redis
+        self.images = images or ImageStore(settings.media_dir, max_bytes=settings.upload_max_bytes,
+                                           max_pixels=settings.upload_max_pixels)
+        self.locator = locator
+        self.cache = Cache(redis, settings.cache_ttl)
+        self.captcha = CaptchaService(redis, settings.captcha_ttl)
+        self.sessions = SessionStore(redis, idle_ttl=settings.session_idle_ttl,
+                                     absolute_ttl=settings.session_absolute_ttl,
+                                     admin_idle_ttl=settings.admin_session_idle_ttl)
+        self.inflight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        settings.media_dir.mkdir(parents=True, exist_ok=True)
+        super().__init__(
+            routes() + [(r"/media/(.*)", tornado.web.StaticFileHandler, {"path": str(settings.media_dir)})],
+            template_path=str(ROOT / "templates"),
+            static_path=str(ROOT / "static"),
+            ui_modules=ui_modules,
+            cookie_secret=settings.cookie_secret,
+            xsrf_cookies=True,
+            xsrf_cookie_kwargs={"httponly": False, "samesite": "Lax"},
+            login_url="/login",
+            default_handler_class=NotFoundHandler,
+            debug=settings.debug,
+            autoescape="xhtml_escape",
+        )
+
+    def request_started(self) -> None:
+        self.inflight += 1
+        self._idle.clear()
+
+    def request_finished(self) -> None:
+        self.inflight = max(0, self.inflight - 1)
+        if self.inflight == 0:
+            self._idle.set()
+
+    async def wait_idle(self, timeout: float) -> bool:
+        """Wait until no request is in flight; False when *timeout* seconds passed first."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+            return True
+        except asyncio.TimeoutError:
+            return False
+
+
+def create_redis(settings: config.Settings):
+    """A redis.asyncio client for settings.redis_url (str responses)."""
+    return aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+
+
+async def build_app(settings: config.Settings) -> IHomeApplication:
+    """Create the pool, Redis client and IP locator on the running loop, and the Application."""
+    db = await create_database(settings)
+    redis = create_redis(settings)
+    locator = None
+    try:
+        from services.iplocation import IPLocator
+        locator = IPLocator.from_settings(settings, redis)
+    except ImportError:  # the IP-location service is optional until installed
+        locator = None
+    return IHomeApplication(settings, db, redis, locator=locator)
+
+
+async def close_app(app: IHomeApplication) -> None:
+    """Close the pool and the Redis client."""
+    await app.db.close()
+    await app.redis.aclose()
+
+
+async def main() -> None:
+    tornado.options.parse_command_line()
+    settings = config.load_settings()
+    overrides = {k: getattr(options, k) for k in ("port", "address", "debug", "xheaders")
+                 if getattr(options, k) is not None}
+    settings = settings.replace(**overrides)
+    app = await build_app(settings)
+    server = tornado.httpserver.HTTPServer(app, xheaders=settings.xheaders,
+                                           max_body_size=64 * 1024 * 1024)
+    server.listen(settings.port, settings.address)
+    log.info("爱家 serving on http://%s:%d (%s)", settings.address, settings.port, settings.env)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+    log.info("shutting down: no new connections, finishing %d in-flight request(s)", app.inflight)
+    server.stop()
+    if not await app.wait_idle(settings.shutdown_grace):
+        log.warning("gave up waiting for %d request(s) after %.0f s", app.inflight, settings.shutdown_grace)
+    await server.close_all_connections()
+    await close_app(app)
+    log.info("stopped")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

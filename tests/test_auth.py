@@ -1,0 +1,207 @@
+"""Sign-up with captcha, login, logout, sessions and XSRF."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from handlers.base import SESSION_COOKIE, safe_next
+from tests.utils.client import text
+from tests.utils.factories import PASSWORD, make_user, next_mobile
+
+CAPTCHA_ID_RE = re.compile(r'name="captcha_id" value="([^"]+)"')
+
+
+async def captcha_for(client, app) -> tuple[str, str]:
+    """Open the sign-up form, load its captcha image and read the answer from the real Redis."""
+    page = await client.get("/register")
+    assert page.code == 200
+    captcha_id = CAPTCHA_ID_RE.search(text(page)).group(1)
+    image = await client.get(f"/captcha/{captcha_id}.png")
+    assert image.code == 200 and image.body.startswith(b"\x89PNG")
+    return captcha_id, await app.redis.get(f"captcha:{captcha_id}")
+
+
+async def register(client, app, **overrides):
+    captcha_id, answer = await captcha_for(client, app)
+    form = dict(mobile=next_mobile(), password="Good#pass123", password2="Good#pass123",
+                captcha_id=captcha_id, captcha=answer.lower())
+    form.update(overrides)
+    return await client.post("/register", form), form
+
+
+@pytest.mark.gen_test
+async def test_register_logs_in_and_redirects(client, app):
+    response, form = await register(client, app)
+    assert response.code == 302 and response.headers["Location"] == "/"
+    user = await app.db.queryone("SELECT * FROM users WHERE mobile = %s", form["mobile"])
+    assert user is not None and user["password_hash"].startswith("$2b$12$")
+    home = await client.get("/")
+    assert form["mobile"] in text(home) and "注册成功" in text(home)
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("field,value,message", [
+    ("mobile", "12345", "11 位"),
+    ("mobile", "23800000000", "11 位"),
+    ("password", "short1!", "8–64"),
+    ("password", "abcdefghijk", "一类字符"),
+    ("password", "12345678901", "一类字符"),
+    ("password", "Password123", "太常见"),
+    ("password2", "Other#pass123", "不一致"),
+    ("captcha", "WRONG", "验证码"),
+])
+async def test_register_validation(client, app, field, value, message):
+    overrides = {field: value}
+    if field == "password":
+        overrides["password2"] = value
+    response, form = await register(client, app, **overrides)
+    assert response.code == 400
+    body = text(response)
+    assert re.search(rf'data-field="{field}">[^<]*{message}', body), body[:2000]
+    assert await app.db.scalar("SELECT COUNT(*) FROM users") == 0
+
+
+@pytest.mark.gen_test
+async def test_register_duplicate_mobile(client, app):
+    user = await make_user(app)
+    response, _ = await register(client, app, mobile=user["mobile"])
+    assert response.code == 400 and "已注册" in text(response)
+
+
+@pytest.mark.gen_test
+async def test_captcha_is_single_use_and_expires(client, app):
+    captcha_id, answer = await captcha_for(client, app)
+    assert 0 < await app.redis.ttl(f"captcha:{captcha_id}") <= 300
+    first, _ = await register(client, app, captcha_id=captcha_id, captcha=answer, mobile="12")
+    assert first.code == 400  # bad mobile, and the answer is now used up
+    assert await app.redis.get(f"captcha:{captcha_id}") is None
+    second, _ = await register(client, app, captcha_id=captcha_id, captcha=answer)
+    assert second.code == 400 and 'data-field="captcha"' in text(second)
+
+
+@pytest.mark.gen_test
+async def test_captcha_bad_id_404(client):
+    response = await client.get("/captcha/bad.png")
+    assert response.code == 404
+
+
+@pytest.mark.gen_test
+async def test_login_success_rotates_session(client, app):
+    user = await make_user(app)
+    await client.get("/login")
+    response = await client.post("/login", {"mobile": user["mobile"], "password": PASSWORD})
+    assert response.code == 302
+    first = client.cookies[SESSION_COOKIE]
+    tokens = await app.sessions.list_for_user(user["id"])
+    assert len(tokens) == 1 and len(tokens[0].token) >= 43
+    again = await client.post("/login", {"mobile": user["mobile"], "password": PASSWORD})
+    assert again.code == 302 and client.cookies[SESSION_COOKIE] != first
+    sessions = await app.sessions.list_for_user(user["id"])
+    assert len(sessions) == 1 and sessions[0].token != tokens[0].token  # the old token is gone
+    assert await app.redis.get(f"session:{tokens[0].token}") is None
+
+
+@pytest.mark.gen_test
+async def test_login_cookie_flags(client, app):
+    user = await make_user(app)
+    response = await client.post("/login", {"mobile": user["mobile"], "password": PASSWORD})
+    cookie = [c for c in response.headers.get_list("Set-Cookie") if c.startswith(SESSION_COOKIE)][0]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    # The cookie value is signed: the raw token alone is not accepted.
+    session = (await app.sessions.list_for_user(user["id"]))[0]
+    client.cookies[SESSION_COOKIE] = session.token
+    page = await client.get("/my/houses")
+    assert page.code == 302 and page.headers["Location"].startswith("/login")
+
+
+@pytest.mark.gen_test
+async def test_login_same_message_for_unknown_mobile_and_wrong_password(client, app):
+    user = await make_user(app)
+    wrong = await client.post("/login", {"mobile": user["mobile"], "password": "Wrong#pass999"})
+    unknown = await client.post("/login", {"mobile": next_mobile(), "password": PASSWORD})
+    assert wrong.code == unknown.code == 400
+    assert "手机号或密码错误" in text(wrong) and "手机号或密码错误" in text(unknown)
+    assert SESSION_COOKIE not in client.cookies
+
+
+@pytest.mark.gen_test
+async def test_login_next_only_local(client, app):
+    user = await make_user(app)
+    ok = await client.post("/login", {"mobile": user["mobile"], "password": PASSWORD, "next": "/my/houses"})
+    assert ok.headers["Location"] == "/my/houses"
+    evil = await client.post("/login", {"mobile": user["mobile"], "password": PASSWORD,
+                                        "next": "//evil.example/x"})
+    assert evil.headers["Location"] == "/"
+
+
+def test_safe_next():
+    assert safe_next("/houses?x=1") == "/houses?x=1"
+    for bad in ("http://evil", "//evil", "/\\evil", "evil", "", None, "/ok\r\nSet-Cookie: x"):
+        assert safe_next(bad) == "/"
+
+
+@pytest.mark.gen_test
+async def test_disabled_account_cannot_log_in(client, app):
+    user = await make_user(app, active=False)
+    response = await client.post("/login", {"mobile": user["mobile"], "password": PASSWORD})
+    assert response.code == 403 and "停用" in text(response)
+
+
+@pytest.mark.gen_test
+async def test_logout_deletes_session(client, app, login):
+    user = await make_user(app)
+    session = await login(client, user)
+    assert (await client.get("/my/houses")).code == 200
+    response = await client.post("/logout")
+    assert response.code == 302
+    assert await app.redis.get(f"session:{session.token}") is None
+    assert (await client.get("/my/houses")).code == 302
+
+
+@pytest.mark.gen_test
+async def test_authenticated_page_redirects_to_login(client):
+    response = await client.get("/houses/new")
+    assert response.code == 302
+    assert response.headers["Location"] == "/login?next=%2Fhouses%2Fnew"
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("xsrf", [False, "wrong-token-value"])
+async def test_post_without_valid_xsrf_is_403(client, app, xsrf):
+    user = await make_user(app)
+    await client.get("/login")
+    response = await client.post("/login", {"mobile": user["mobile"], "password": PASSWORD}, xsrf=xsrf)
+    assert response.code == 403
+    assert SESSION_COOKIE not in client.cookies
+
+
+@pytest.mark.gen_test
+async def test_xsrf_header_accepted(client, app, login):
+    user = await make_user(app)
+    await login(client, user)
+    token = await client.xsrf_token()
+    response = await client.post("/logout", {}, xsrf=False, headers={"X-XSRFToken": token})
+    assert response.code == 302
+
+
+@pytest.mark.gen_test
+async def test_session_idle_ttl_and_absolute_lifetime(client, app, login):
+    user = await make_user(app)
+    session = await login(client, user)
+    ttl = await app.redis.ttl(f"session:{session.token}")
+    assert 0 < ttl <= app.config.session_idle_ttl
+    # Pretend the session was created longer ago than the absolute lifetime.
+    import json
+    raw = json.loads(await app.redis.get(f"session:{session.token}"))
+    raw["created_at"] -= app.config.session_absolute_ttl + 1
+    await app.redis.set(f"session:{session.token}", json.dumps(raw), ex=100)
+    assert (await client.get("/my/houses")).code == 302
+    assert await app.redis.get(f"session:{session.token}") is None
+
+
+@pytest.mark.gen_test
+async def test_unknown_page_is_styled_404(client):
+    response = await client.get("/no/such/page")
+    assert response.code == 404 and "页面不存在" in text(response) and "爱家" in text(response)
