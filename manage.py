@@ -94,7 +94,7 @@ async def _seed(settings: Settings, *, demo: bool, progress: bool) -> int:
             else:
                 print("seed: demo listings already present")
         else:
-            print(f"seed: no demo listings (env {settings.env}; pass --demo to add them)")
+            print(f"seed: demo listings skipped (IHOME_ENV={settings.env}; --demo adds them)")
     finally:
         await db.close()
     return 0

@@ -20,7 +20,7 @@ import tornado.web
 from tornado.options import define, options
 
 import config
-from handlers import auth, houses, ui_modules
+from handlers import api, auth, houses, ui_modules
 from handlers.base import NotFoundHandler
 from models.db import Database, create_database
 from services.cache import Cache
@@ -61,6 +61,8 @@ def routes() -> list:
         # profile and account security
         # admin
         # JSON API
+        (r"/api/v1/areas", api.AreasApiHandler),
+        (r"/api/v1/houses", api.HousesApiHandler),
     ]
 
 

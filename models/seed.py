@@ -22,12 +22,13 @@ import random
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Iterable, Iterator, NamedTuple
+from typing import Iterator, NamedTuple
 
 import bcrypt
 from tqdm import tqdm
 
 from models.db import Database
+from services.images import ImageStore, StoredImage, make_demo_photo
 
 # ---------------------------------------------------------------------------
 # Areas
@@ -368,7 +369,7 @@ async def _ensure_demo_landlord(db: Database) -> int:
     return user_id
 
 
-async def seed_demo(db: Database, image_store, *, progress: bool = True) -> int:
+async def seed_demo(db: Database, image_store: ImageStore, *, progress: bool = True) -> int:
     """Create the demo landlord and its 42 online listings; returns how many listings were made.
 
     Does nothing (returns 0) when the demo landlord (mobile 13800000000, password
@@ -383,8 +384,6 @@ async def seed_demo(db: Database, image_store, *, progress: bool = True) -> int:
     "latest" ordering means something. Each listing is written in one transaction.
     Choices are drawn from a fixed-seed RNG, so every checkout gets the same demo.
     """
-    from services.images import make_demo_photo  # Pillow is only needed for the demo
-
     missing = await _missing_demo_areas(db)
     if missing:
         raise RuntimeError(f"areas {missing} are missing: run seed_areas() before seed_demo()")
@@ -407,7 +406,7 @@ async def seed_demo(db: Database, image_store, *, progress: bool = True) -> int:
             deposit_fen = rng.choice(_DEPOSITS_YUAN) * 100
             max_days = rng.choice((0, 30))
             results = await asyncio.gather(*(
-                _make_demo_image(image_store, make_demo_photo, seed) for seed in _demo_photo_seeds(index)),
+                _make_demo_image(image_store, seed) for seed in _demo_photo_seeds(index)),
                 return_exceptions=True)
             stored = [r for r in results if not isinstance(r, BaseException)]
             failed = [r for r in results if isinstance(r, BaseException)]
@@ -428,7 +427,7 @@ async def seed_demo(db: Database, image_store, *, progress: bool = True) -> int:
     return created
 
 
-async def _make_demo_image(image_store, make_demo_photo, seed: int):
+async def _make_demo_image(image_store: ImageStore, seed: int) -> StoredImage:
     """Draw demo photo *seed* and store it; returns the StoredImage.
 
     Drawing (Pillow) runs in the executor like the store's own work, so the photos
@@ -441,7 +440,7 @@ async def _make_demo_image(image_store, make_demo_photo, seed: int):
 
 async def _insert_demo_listing(db: Database, owner_id: int, listing: DemoListing, description: str,
                                facilities: list[int], deposit_fen: int, max_days: int, age_minutes: int,
-                               stored: list) -> int:
+                               stored: list[StoredImage]) -> int:
     """Write one demo listing, its facilities and photo rows in one transaction; returns its id.
 
     *stored* are the StoredImage results of the already saved photos, in gallery
