@@ -27,6 +27,7 @@ from typing import Iterator, NamedTuple
 import bcrypt
 from tqdm import tqdm
 
+from models.areas import FEATURED_CITIES  # noqa: F401  (the demo listings spread over these)
 from models.db import Database
 from services.images import ImageStore, StoredImage, make_demo_photo
 
@@ -193,9 +194,6 @@ async def seed_facilities(db: Database) -> int:
 # ---------------------------------------------------------------------------
 # Demo listings (development only)
 # ---------------------------------------------------------------------------
-
-# The cities the home page features, in display order; the demo listings cover them.
-FEATURED_CITIES = ("北京市", "上海市", "广州市", "深圳市", "成都市", "杭州市")
 
 DEMO_MOBILE = "13800000000"
 DEMO_NAME = "演示房东"

@@ -1,0 +1,475 @@
+"""Listings: publish, edit, delete, photos, home, search, listing page, my listings, cache."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from PIL import Image
+
+from services import cache as cache_keys
+from tests.utils.client import json_body, text
+from tests.utils.factories import house_form, make_house, make_user
+
+
+def jpeg_bytes(size=(800, 600), color=(200, 120, 40)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, color).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+def media_files(app) -> list:
+    return sorted(p for p in app.config.media_dir.rglob("*") if p.is_file())
+
+
+@pytest.fixture
+def owner_client(app, client, login, io_loop):
+    """A logged-in, verified landlord: (client, user)."""
+    user = io_loop.run_sync(lambda: make_user(app))
+    io_loop.run_sync(lambda: login(client, user))
+    return client, user
+
+
+# -- publish -----------------------------------------------------------------
+
+@pytest.mark.gen_test
+async def test_new_form_shows_fields(owner_client):
+    client, _ = owner_client
+    page = await client.get("/houses/new")
+    body = text(page)
+    assert page.code == 200
+    for field in ("title", "price", "area_id", "address", "room_count", "acreage", "unit", "capacity",
+                  "beds", "deposit", "min_days", "max_days", "facility"):
+        assert f'name="{field}"' in body
+    assert 'name="_xsrf"' in body and "朝阳区" in body and "无线网络" in body
+
+
+@pytest.mark.gen_test
+async def test_publish_stores_fen_and_facilities(owner_client, app):
+    client, user = owner_client
+    form = list(house_form(price="288.50", deposit="500").items()) + [("facility", "1"), ("facility", "3")]
+    response = await client.post("/houses/new", form)
+    assert response.code == 302
+    house_id = int(re.match(r"/houses/(\d+)/edit", response.headers["Location"]).group(1))
+    row = await app.db.queryone("SELECT * FROM houses WHERE id = %s", house_id)
+    assert row["owner_id"] == user["id"] and row["price_fen"] == 28850 and row["deposit_fen"] == 50000
+    assert row["area_id"] == 110105 and row["capacity"] == 3 and row["max_days"] == 0
+    facilities = await app.db.query("SELECT facility_id FROM house_facilities WHERE house_id = %s "
+                                     "ORDER BY facility_id", house_id)
+    assert [f["facility_id"] for f in facilities] == [1, 3]
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("field,value,message", [
+    ("title", "", "标题"),
+    ("title", "长" * 65, "标题"),
+    ("price", "abc", "每晚价格"),
+    ("price", "-5", "每晚价格"),
+    ("price", "1.234", "每晚价格"),
+    ("price", "0", "每晚价格"),
+    ("deposit", "x", "押金"),
+    ("area_id", "", "区域"),
+    ("area_id", "999999", "区域"),
+    ("area_id", "110100", "区域"),  # a city code, not a district the site knows
+    ("address", "", "地址"),
+    ("room_count", "0", "房间数"),
+    ("acreage", "abc", "面积"),
+    ("capacity", "100", "可住人数"),
+    ("min_days", "0", "最少入住"),
+    ("max_days", "-1", "最多入住"),
+    ("max_days", "2", "最多入住"),  # below min_days=3 below
+    ("facility", "999", "设施"),
+])
+async def test_publish_validation(owner_client, app, field, value, message):
+    client, _ = owner_client
+    form = house_form(**{field: value})
+    if field == "max_days":
+        form["min_days"] = "3"
+    response = await client.post("/houses/new", form)
+    assert response.code == 400
+    assert re.search(rf'data-field="{field}">[^<]*{message}', text(response)), field
+    assert await app.db.scalar("SELECT COUNT(*) FROM houses") == 0
+    # the form comes back filled in
+    if field != "title":
+        assert 'value="阳光两居室"' in text(response)
+
+
+@pytest.mark.gen_test
+async def test_publish_requires_login(client):
+    response = await client.post("/houses/new", house_form())
+    assert response.code in (302, 403)
+    if response.code == 302:
+        assert response.headers["Location"].startswith("/login")
+
+
+# -- edit / delete / ownership ----------------------------------------------
+
+@pytest.mark.gen_test
+async def test_edit_updates_and_invalidates_cache(owner_client, app):
+    client, user = owner_client
+    house = await make_house(app, user, title="旧标题")
+    # Warm the caches: listing page, home page and a search.
+    assert "旧标题" in text(await client.get(f"/houses/{house['id']}"))
+    assert "旧标题" in text(await client.get("/"))
+    assert "旧标题" in text(await client.get("/houses?area_id=110105"))
+    assert await app.redis.exists(cache_keys.house_key(house["id"]), cache_keys.HOME_KEY) == 2
+    response = await client.post(f"/houses/{house['id']}/edit",
+                                 list(house_form(title="新标题", price="399").items()) + [("facility", "2")])
+    assert response.code == 302
+    row = await app.db.queryone("SELECT title, price_fen FROM houses WHERE id = %s", house["id"])
+    assert row == {"title": "新标题", "price_fen": 39900}
+    if row_status := await app.db.scalar("SELECT status FROM houses WHERE id = %s", house["id"]):
+        if row_status != "online":  # moderation may hold an edited listing for review
+            await app.db.execute("UPDATE houses SET status = 'online' WHERE id = %s", house["id"])
+            await app.cache.invalidate_house(house["id"])
+    page = text(await client.get(f"/houses/{house['id']}"))
+    assert "新标题" in page and "旧标题" not in page and "399" in page
+    assert "新标题" in text(await client.get("/"))
+    search = text(await client.get("/houses?area_id=110105"))
+    assert "新标题" in search and 'data-price-fen="39900"' in search
+
+
+@pytest.mark.gen_test
+async def test_edit_form_prefilled(owner_client, app):
+    client, user = owner_client
+    house = await make_house(app, user, price_fen=18850, facilities=(5,))
+    body = text(await client.get(f"/houses/{house['id']}/edit"))
+    assert 'value="188.50"' in body and 'id="f5" checked' in body
+
+
+@pytest.mark.gen_test
+async def test_edit_validation_error_keeps_row(owner_client, app):
+    client, user = owner_client
+    house = await make_house(app, user, title="原标题")
+    response = await client.post(f"/houses/{house['id']}/edit", house_form(price="free"))
+    assert response.code == 400 and 'data-field="price"' in text(response)
+    assert await app.db.scalar("SELECT title FROM houses WHERE id = %s", house["id"]) == "原标题"
+
+
+@pytest.mark.gen_test
+async def test_other_users_listing_is_forbidden(app, client, new_client, login):
+    owner = await make_user(app)
+    other = await make_user(app)
+    house = await make_house(app, owner)
+    await login(client, other)
+    image_id = await app.db.insert("INSERT INTO house_images (house_id, storage_key, width, height) "
+                                   "VALUES (%s, %s, 10, 10)", house["id"], "a" * 32)
+    for path in (f"/houses/{house['id']}/edit",):
+        assert (await client.get(path)).code == 403
+    for path, data in ((f"/houses/{house['id']}/edit", house_form(title="偷改")),
+                       (f"/houses/{house['id']}/delete", {}),
+                       (f"/houses/{house['id']}/images/{image_id}/delete", {}),
+                       (f"/houses/{house['id']}/images/{image_id}/cover", {})):
+        assert (await client.post(path, data)).code == 403, path
+    upload = await client.post(f"/houses/{house['id']}/images", files=[("image", "a.jpg", jpeg_bytes(), "image/jpeg")])
+    assert upload.code == 403
+    row = await app.db.queryone("SELECT title, status FROM houses WHERE id = %s", house["id"])
+    assert row == {"title": "测试房源", "status": "online"}
+    assert await app.db.scalar("SELECT COUNT(*) FROM house_images WHERE house_id = %s", house["id"]) == 1
+
+
+@pytest.mark.gen_test
+async def test_unknown_listing_is_404(owner_client):
+    client, _ = owner_client
+    assert (await client.get("/houses/999999")).code == 404
+    assert (await client.get("/houses/999999/edit")).code == 404
+    assert (await client.post("/houses/999999/delete", {})).code == 404
+
+
+@pytest.mark.gen_test
+async def test_delete_is_soft_and_hides_listing(owner_client, app):
+    client, user = owner_client
+    house = await make_house(app, user, title="要删除的房源")
+    assert (await client.get(f"/houses/{house['id']}")).code == 200
+    response = await client.post(f"/houses/{house['id']}/delete", {})
+    assert response.code == 302 and response.headers["Location"] == "/my/houses"
+    assert await app.db.scalar("SELECT status FROM houses WHERE id = %s", house["id"]) == "deleted"
+    assert (await client.get(f"/houses/{house['id']}")).code == 404
+    assert "要删除的房源" not in text(await client.get("/houses"))
+    assert "要删除的房源" not in text(await client.get("/my/houses"))
+
+
+# -- photos ------------------------------------------------------------------
+
+@pytest.mark.gen_test
+async def test_upload_photos_sets_cover_and_shows_them(owner_client, app):
+    client, user = owner_client
+    house = await make_house(app, user)
+    response = await client.post(f"/houses/{house['id']}/images", files=[
+        ("image", "one.jpg", jpeg_bytes(), "image/jpeg"),
+        ("image", "two.jpg", jpeg_bytes(color=(10, 200, 10)), "image/jpeg")])
+    assert response.code == 302
+    images = await app.db.query("SELECT * FROM house_images WHERE house_id = %s ORDER BY position", house["id"])
+    assert len(images) == 2 and [i["position"] for i in images] == [0, 1]
+    assert await app.db.scalar("SELECT cover_image_id FROM houses WHERE id = %s", house["id"]) == images[0]["id"]
+    for image in images:
+        assert app.images.path(image["storage_key"], "l").exists()
+        assert app.images.path(image["storage_key"], "t").exists()
+    page = text(await client.get(f"/houses/{house['id']}"))
+    assert app.images.url(images[1]["storage_key"], "l") in page
+    served = await client.get(app.images.url(images[0]["storage_key"], "t"))
+    assert served.code == 200 and served.body[:2] == b"\xff\xd8"
+
+
+@pytest.mark.gen_test
+async def test_upload_json_answer_for_xhr(owner_client, app):
+    client, user = owner_client
+    house = await make_house(app, user)
+    ok = await client.post(f"/houses/{house['id']}/images", files=[("image", "a.png", jpeg_bytes(), "image/png")],
+                           headers={"Accept": "application/json"})
+    assert ok.code == 200 and json_body(ok) == {"ok": True, "count": 1}
+    bad = await client.post(f"/houses/{house['id']}/images", files=[("image", "a.jpg", b"not an image", "image/jpeg")],
+                            headers={"Accept": "application/json"})
+    assert bad.code == 400 and "JPEG" in json_body(bad)["error"]
+
+
+@pytest.mark.gen_test
+async def test_fake_image_rejected_nothing_stored(owner_client, app):
+    client, user = owner_client
+    house = await make_house(app, user)
+    before = media_files(app)
+    response = await client.post(f"/houses/{house['id']}/images", files=[
+        ("image", "good.jpg", jpeg_bytes(), "image/jpeg"),
+        ("image", "evil.jpg", b"<?php echo 'hi'; ?>", "image/jpeg")])
+    assert response.code == 400 and "evil.jpg" in text(response)
+    assert await app.db.scalar("SELECT COUNT(*) FROM house_images") == 0
+    assert media_files(app) == before  # the good file of the same request was removed too
+
+
+@pytest.mark.gen_test
+async def test_oversized_image_rejected_nothing_stored(owner_client, app):
+    client, user = owner_client
+    house = await make_house(app, user)
+    before = media_files(app)
+    big = jpeg_bytes() + b"\0" * (app.config.upload_max_bytes + 1)
+    response = await client.post(f"/houses/{house['id']}/images", files=[("image", "big.jpg", big, "image/jpeg")])
+    assert response.code == 400 and "10 MB" in text(response)
+    assert await app.db.scalar("SELECT COUNT(*) FROM house_images") == 0
+    assert media_files(app) == before
+
+
+@pytest.mark.gen_test
+async def test_upload_without_file(owner_client, app):
+    client, user = owner_client
+    house = await make_house(app, user)
+    response = await client.post(f"/houses/{house['id']}/images", files=[("other", "a.txt", b"x", "text/plain")])
+    assert response.code == 400 and "请选择" in text(response)
+
+
+@pytest.mark.gen_test
+async def test_cover_and_delete_photo(owner_client, app):
+    client, user = owner_client
+    house = await make_house(app, user)
+    await client.post(f"/houses/{house['id']}/images", files=[
+        ("image", "1.jpg", jpeg_bytes(), "image/jpeg"), ("image", "2.jpg", jpeg_bytes(), "image/jpeg")])
+    first, second = await app.db.query("SELECT id, storage_key FROM house_images WHERE house_id = %s "
+                                       "ORDER BY position", house["id"])
+    assert (await client.post(f"/houses/{house['id']}/images/{second['id']}/cover", {})).code == 302
+    assert await app.db.scalar("SELECT cover_image_id FROM houses WHERE id = %s", house["id"]) == second["id"]
+    assert (await client.post(f"/houses/{house['id']}/images/{second['id']}/delete", {})).code == 302
+    # the cover moves to the remaining photo and the deleted one's files are gone
+    assert await app.db.scalar("SELECT cover_image_id FROM houses WHERE id = %s", house["id"]) == first["id"]
+    assert not app.images.path(second["storage_key"]).exists()
+    assert app.images.path(first["storage_key"]).exists()
+    assert (await client.post(f"/houses/{house['id']}/images/{second['id']}/delete", {})).code == 404
+    assert (await client.post(f"/houses/{house['id']}/images/{second['id']}/cover", {})).code == 404
+
+
+@pytest.mark.gen_test
+async def test_photo_of_another_listing_cannot_be_cover(owner_client, app):
+    client, user = owner_client
+    mine = await make_house(app, user)
+    other_owner = await make_user(app)
+    theirs = await make_house(app, other_owner)
+    image_id = await app.db.insert("INSERT INTO house_images (house_id, storage_key, width, height) "
+                                   "VALUES (%s, %s, 10, 10)", theirs["id"], "b" * 32)
+    assert (await client.post(f"/houses/{mine['id']}/images/{image_id}/cover", {})).code == 404
+    assert (await client.post(f"/houses/{mine['id']}/images/{image_id}/delete", {})).code == 404
+    assert await app.db.scalar("SELECT COUNT(*) FROM house_images WHERE id = %s", image_id) == 1
+
+
+# -- public pages ------------------------------------------------------------
+
+@pytest.mark.gen_test
+async def test_home_lists_latest_and_top(app, client):
+    owner = await make_user(app, name="房东甲")
+    await make_house(app, owner, title="冷门小屋")
+    popular = await make_house(app, owner, title="人气大宅")
+    await app.db.execute("UPDATE houses SET order_count = 9 WHERE id = %s", popular["id"])
+    await make_house(app, owner, title="待审核房源", status="pending")
+    body = text(await client.get("/"))
+    assert 'id="top-carousel"' in body and "人气大宅" in body and "冷门小屋" in body
+    assert "待审核房源" not in body
+    assert body.index("人气大宅") < body.index("冷门小屋")  # the carousel comes first
+    assert 'name="area_id"' in body and 'name="sd"' in body and 'name="ed"' in body
+
+
+@pytest.mark.gen_test
+async def test_home_cache_invalidated_by_publish(owner_client, app):
+    client, _ = owner_client
+    assert "还没有房源" in text(await client.get("/"))
+    assert await app.redis.exists(cache_keys.HOME_KEY)
+    response = await client.post("/houses/new", house_form(title="刚发布的房源"))
+    assert response.code == 302
+    house_id = int(re.match(r"/houses/(\d+)/edit", response.headers["Location"]).group(1))
+    if await app.db.scalar("SELECT status FROM houses WHERE id = %s", house_id) != "online":
+        pytest.fail("a new listing should be visible at once until moderation is in place")
+    assert "刚发布的房源" in text(await client.get("/"))
+
+
+@pytest.mark.gen_test
+async def test_listing_page_shows_details(app, client):
+    owner = await make_user(app, name="好房东")
+    house = await make_house(app, owner, title="湖景房", address="西湖区湖边路 1 号", area_id=330106,
+                             price_fen=45600, facilities=(1, 23))
+    body = text(await client.get(f"/houses/{house['id']}"))
+    for expected in ("湖景房", "西湖区湖边路 1 号", "杭州市", "好房东", "¥456", "无线网络", "浴缸"):
+        assert expected in body, expected
+
+
+@pytest.mark.gen_test
+async def test_listing_page_escapes_user_text(app, client):
+    owner = await make_user(app)
+    house = await make_house(app, owner, title="<script>alert(1)</script>")
+    body = text(await client.get(f"/houses/{house['id']}"))
+    assert "<script>alert(1)</script>" not in body and "&lt;script&gt;" in body
+
+
+@pytest.mark.gen_test
+async def test_my_houses_lists_own_with_status(owner_client, app):
+    client, user = owner_client
+    await make_house(app, user, title="我的上线房源")
+    await make_house(app, user, title="我的待审房源", status="pending")
+    other = await make_user(app)
+    await make_house(app, other, title="别人的房源")
+    body = text(await client.get("/my/houses"))
+    assert "我的上线房源" in body and "我的待审房源" in body and "别人的房源" not in body
+    assert 'data-status="online"' in body and 'data-status="pending"' in body
+
+
+@pytest.mark.gen_test
+async def test_my_houses_requires_login(client):
+    response = await client.get("/my/houses")
+    assert response.code == 302 and response.headers["Location"].startswith("/login?next=")
+
+
+# -- search ------------------------------------------------------------------
+
+@pytest.fixture
+def search_data(app, io_loop):
+    async def build():
+        owner = await make_user(app)
+        rows = {
+            "cheap": await make_house(app, owner, title="便宜房", price_fen=10000, capacity=2, area_id=110105,
+                                      facilities=(1,)),
+            "mid": await make_house(app, owner, title="中档房", price_fen=30000, capacity=4, area_id=110105,
+                                    facilities=(1, 3)),
+            "dear": await make_house(app, owner, title="豪华房", price_fen=90000, capacity=6, area_id=440305,
+                                     facilities=(3,)),
+            "hidden": await make_house(app, owner, title="下线房", price_fen=20000, status="offline"),
+        }
+        await app.db.execute("UPDATE houses SET order_count = 5 WHERE id = %s", rows["cheap"]["id"])
+        return rows
+    return io_loop.run_sync(build)
+
+
+def titles(body: str) -> list[str]:
+    return re.findall(r'text-decoration-none" href="/houses/\d+">([^<]+)</a>', body)
+
+
+def prices(body: str) -> list[int]:
+    return [int(p) for p in re.findall(r'data-price-fen="(\d+)"', body)]
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("query,expected", [
+    ("", {"便宜房", "中档房", "豪华房"}),
+    ("area_id=110105", {"便宜房", "中档房"}),
+    ("price_min=150&price_max=500", {"中档房"}),
+    ("capacity=5", {"豪华房"}),
+    ("facility=1&facility=3", {"中档房"}),
+    ("facility=3", {"中档房", "豪华房"}),
+    ("facility=999", {"便宜房", "中档房", "豪华房"}),  # unknown facility ignored
+    ("area_id=440305&price_max=100", set()),
+])
+async def test_search_filters(client, search_data, query, expected):
+    response = await client.get(f"/houses?{query}")
+    assert response.code == 200
+    assert set(titles(text(response))) == expected
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("sort,order", [
+    ("new", ["豪华房", "中档房", "便宜房"]),
+    ("booking", ["便宜房", "豪华房", "中档房"]),
+    ("price-inc", ["便宜房", "中档房", "豪华房"]),
+    ("price-des", ["豪华房", "中档房", "便宜房"]),
+    ("junk", ["豪华房", "中档房", "便宜房"]),
+])
+async def test_search_sorts(client, search_data, sort, order):
+    body = text(await client.get(f"/houses?sort={sort}"))
+    assert titles(body) == order
+    if sort == "price-inc":
+        assert prices(body) == [10000, 30000, 90000]
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("query,field", [
+    ("price_min=abc", "price_min"),
+    ("price_min=500&price_max=100", "price_max"),
+    ("capacity=-1", "capacity"),
+    ("area_id=abc", "area_id"),
+    ("sd=2020-01-01&ed=2020-01-03", "dates"),
+    ("sd=2999-01-05&ed=2999-01-02", "dates"),
+    ("sd=notadate&ed=2999-01-02", "dates"),
+    ("sd=2999-01-05", "dates"),
+])
+async def test_search_bad_parameters_are_400_with_message(client, search_data, query, field):
+    response = await client.get(f"/houses?{query}")
+    assert response.code == 400
+    assert f'data-field="{field}"' in text(response)
+
+
+@pytest.mark.gen_test
+async def test_search_junk_never_500(client, search_data):
+    for query in ("page=-3", "page=abc", "page=99999999999", "sort[]=x", "facility=abc", "x=%ff%fe",
+                  "area_id=" + "9" * 40, "price_max=" + "9" * 40, "capacity=1e9"):
+        response = await client.get(f"/houses?{query}")
+        assert response.code in (200, 400), query
+
+
+@pytest.mark.gen_test
+async def test_search_pagination(app, client):
+    owner = await make_user(app)
+    for i in range(14):
+        await make_house(app, owner, title=f"房源{i:02d}")
+    first = text(await client.get("/houses?sort=price-inc"))
+    second = text(await client.get("/houses?sort=price-inc&page=2"))
+    assert len(titles(first)) == 12 and len(titles(second)) == 2
+    assert not set(titles(first)) & set(titles(second))
+    assert 'href="/houses?sort=price-inc&amp;page=2"' in first
+
+
+@pytest.mark.gen_test
+async def test_search_results_cached_and_refreshed(app, client):
+    owner = await make_user(app)
+    await make_house(app, owner, title="第一套")
+    assert titles(text(await client.get("/houses"))) == ["第一套"]
+    # A row written behind the app's back is not seen: the result is cached...
+    await app.db.execute("UPDATE houses SET title = '改名' WHERE owner_id = %s", owner["id"])
+    assert titles(text(await client.get("/houses"))) == ["第一套"]
+    # ...until a write through the app invalidates every search at once.
+    await app.cache.invalidate_house(None)
+    assert titles(text(await client.get("/houses"))) == ["改名"]
+
+
+@pytest.mark.gen_test
+async def test_api_areas_and_houses(app, client, search_data):
+    areas = json_body(await client.get("/api/v1/areas"))["areas"]
+    cities = {a["city"] for a in areas}
+    assert {"北京市", "上海市", "广州市", "深圳市", "成都市", "杭州市"} <= cities
+    result = json_body(await client.get("/api/v1/houses?sort=price-inc"))
+    assert result["total"] == 3 and [h["price_fen"] for h in result["houses"]] == [10000, 30000, 90000]
+    bad = await client.get("/api/v1/houses?price_min=abc")
+    assert bad.code == 400 and "error" in json_body(bad)
