@@ -26,7 +26,11 @@ need_packages() {
   local missing=()
   command -v mariadbd >/dev/null 2>&1 || missing+=(mariadb-server mariadb-client)
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
-  if [ "${IHOME_WITH_BROWSER:-0}" = 1 ] && [ ! -x /usr/bin/chromium ]; then missing+=(chromium); fi
+  if [ "${IHOME_WITH_BROWSER:-0}" = 1 ]; then
+    [ -x /usr/bin/chromium ] || missing+=(chromium)
+    # A CJK font, or the browser tests' screenshots show boxes for Chinese text.
+    [ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
+  fi
   if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
       log "missing Debian packages: ${missing[*]} (install them, or run as root)"; exit 1

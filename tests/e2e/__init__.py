@@ -1,0 +1,1 @@
+"""Browser tests: Chromium against a real ``server.py`` process (run without pytest-tornado)."""
