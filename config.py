@@ -59,7 +59,7 @@ class MySQLParams:
         """The URL again, optionally for another database *db* on the same server."""
         from urllib.parse import quote
 
-        return (f"mysql://{quote(self.user)}:{quote(self.password)}@{self.host}:{self.port}/"
+        return (f"mysql://{quote(self.user, safe='')}:{quote(self.password, safe='')}@{self.host}:{self.port}/"
                 f"{db or self.db}")
 
 

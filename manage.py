@@ -95,9 +95,27 @@ async def _seed(settings: Settings, *, demo: bool, progress: bool) -> int:
                 print("seed: demo listings already present")
         else:
             print(f"seed: demo listings skipped (IHOME_ENV={settings.env}; --demo adds them)")
+        await _drop_cached_pages(settings)
     finally:
         await db.close()
     return 0
+
+
+async def _drop_cached_pages(settings: Settings) -> None:
+    """Seeding changes areas, facilities and listings behind the app's back: drop their cache."""
+    import redis.asyncio as aioredis
+
+    from services.cache import Cache
+
+    client = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+    try:
+        cache = Cache(client, settings.cache_ttl)
+        await cache.invalidate_reference()
+        await cache.invalidate_house(None)
+    except OSError as exc:  # Redis down: the cache expires on its own TTL
+        print(f"seed: could not reach Redis to drop cached pages ({exc})", file=sys.stderr)
+    finally:
+        await client.aclose()
 
 
 def build_parser() -> argparse.ArgumentParser:

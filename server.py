@@ -21,11 +21,13 @@ from tornado.options import define, options
 
 import config
 from handlers import api, auth, houses, ui_modules
+from handlers import orders
 from handlers.base import NotFoundHandler
 from models.db import Database, create_database
 from services.cache import Cache
 from services.captcha import CaptchaService
 from services.images import ImageStore
+from services.iplocation import IPLocator
 from services.sessions import SessionStore
 
 ROOT = Path(__file__).resolve().parent
@@ -58,11 +60,16 @@ def routes() -> list:
         (rf"/houses/{ID}/images/{ID}/cover", houses.HouseImageCoverHandler),
         (r"/my/houses", houses.MyHousesHandler),
         # orders (bookings)
+        (rf"/houses/{ID}/book", orders.BookHandler),
+        (r"/my/orders", orders.MyOrdersHandler),
+        (rf"/orders/{ID}", orders.OrderHandler),
+        (rf"/orders/{ID}/(accept|reject|cancel|review)", orders.OrderActionHandler),
         # profile and account security
         # admin
         # JSON API
         (r"/api/v1/areas", api.AreasApiHandler),
         (r"/api/v1/houses", api.HousesApiHandler),
+        (rf"/api/v1/houses/{ID}/availability", api.HouseAvailabilityApiHandler),
     ]
 
 
@@ -133,17 +140,13 @@ async def build_app(settings: config.Settings) -> IHomeApplication:
     """Create the pool, Redis client and IP locator on the running loop, and the Application."""
     db = await create_database(settings)
     redis = create_redis(settings)
-    locator = None
-    try:
-        from services.iplocation import IPLocator
-        locator = IPLocator.from_settings(settings, redis)
-    except ImportError:  # the IP-location service is optional until installed
-        locator = None
-    return IHomeApplication(settings, db, redis, locator=locator)
+    return IHomeApplication(settings, db, redis, locator=IPLocator.from_settings(settings, redis))
 
 
 async def close_app(app: IHomeApplication) -> None:
-    """Close the pool and the Redis client."""
+    """Close the IP locator's HTTP client, the pool and the Redis client."""
+    if app.locator is not None:
+        app.locator.close()
     await app.db.close()
     await app.redis.aclose()
 

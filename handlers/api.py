@@ -6,9 +6,13 @@ with a 4xx status (see BaseHandler.write_error). Money is in fen.
 
 from __future__ import annotations
 
+import datetime
+import re
+
 from handlers.base import PageError
 from handlers.houses import ListingBase, parse_search
-from models import houses
+from handlers.orders import add_months
+from models import houses, orders
 
 
 class ApiHandler(ListingBase):
@@ -41,3 +45,24 @@ class HousesApiHandler(ApiHandler):
             return {"rows": found, "total": count}
         result = await self.cache.get_or_load(key, load)
         self.finish({"total": result["total"], "page": filters.page, "houses": result["rows"]})
+
+
+class HouseAvailabilityApiHandler(ApiHandler):
+    """GET /api/v1/houses/<id>/availability?month=YYYY-MM → {"house_id", "month", "booked": ["YYYY-MM-DD", …]}.
+
+    The booked nights of a public listing in one month (default: this month); a night
+    is booked when a pending, accepted or completed order holds it. 400 for a
+    malformed month, 404 for an unknown or non-public listing.
+    """
+
+    async def get(self, house_id: str) -> None:
+        raw = self.arg("month", 20) or datetime.date.today().strftime("%Y-%m")
+        match = re.fullmatch(r"(\d{4})-(\d{2})", raw)
+        if not match or not 1 <= int(match.group(2)) <= 12 or not 2000 <= int(match.group(1)) <= 2100:
+            raise PageError(400, "month 须为 YYYY-MM，例如 2025-05")
+        house = await houses.get(self.db, int(house_id))
+        if house is None or house["status"] != "online" or not house["owner_active"]:
+            raise PageError(404, "房源不存在或未上线")
+        first = datetime.date(int(match.group(1)), int(match.group(2)), 1)
+        nights = await orders.booked_nights(self.db, house["id"], first, add_months(first, 1))
+        self.finish({"house_id": house["id"], "month": raw, "booked": [n.isoformat() for n in nights]})

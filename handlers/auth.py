@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 
 from handlers.base import BaseHandler, PageError, safe_next
-from models import users
+from models import login_events, users
 from services.captcha import new_captcha_id, valid_captcha_id
 from services.passwords import check_password, hash_password, password_problem
+from services.ratelimit import Attempt, RateLimiter, too_many_message
 
 MOBILE_RE = re.compile(r"^1[3-9]\d{9}$")
 BAD_CREDENTIALS = "手机号或密码错误"
@@ -16,6 +17,13 @@ BAD_CREDENTIALS = "手机号或密码错误"
 def mobile_problem(mobile: str) -> str | None:
     """Why *mobile* is not an 11-digit mainland mobile number, or None."""
     return None if MOBILE_RE.match(mobile) else "请输入 11 位中国大陆手机号"
+
+
+def refuse_too_many(handler: BaseHandler, attempt: Attempt) -> None:
+    """Answer 429 with a Retry-After header and the styled page saying when to retry."""
+    handler.set_status(429)
+    handler.set_header("Retry-After", str(attempt.retry_after))
+    handler.render("error.html", status_code=429, message=too_many_message(attempt))
 
 
 class RegisterHandler(BaseHandler):
@@ -34,6 +42,14 @@ class RegisterHandler(BaseHandler):
         self.show()
 
     async def post(self) -> None:
+        # Counted per address before anything else: every sign-up attempt (a
+        # captcha guess included) uses up one of the IP's register_per_ip.
+        limits = self.config.limits
+        attempt = await RateLimiter(self.redis).acquire(
+            "register:ip", self.client_ip, limits.register_per_ip, limits.register_window)
+        if not attempt.allowed:
+            refuse_too_many(self, attempt)
+            return
         mobile = self.arg("mobile", 20)
         password = self.get_argument("password", "", strip=False)[:200]
         password2 = self.get_argument("password2", "", strip=False)[:200]
@@ -69,6 +85,12 @@ class CaptchaHandler(BaseHandler):
     """GET /captcha/<captcha_id>.png: a fresh captcha image for that id."""
 
     async def get(self, captcha_id: str) -> None:
+        limits = self.config.limits
+        attempt = await RateLimiter(self.redis).acquire(
+            "captcha:ip", self.client_ip, limits.captcha_per_ip, limits.captcha_window)
+        if not attempt.allowed:
+            refuse_too_many(self, attempt)
+            return
         try:
             png = await self.application.captcha.image(captcha_id)
         except ValueError:
@@ -79,9 +101,16 @@ class CaptchaHandler(BaseHandler):
 
 
 class LoginHandler(BaseHandler):
-    """GET shows the login form; POST checks the password and starts a new session."""
+    """GET shows the login form; POST checks the password and starts a new session.
+
+    The admin login page subclasses this and sets ``admin_login = True``; both
+    go through :meth:`authenticate`, the one place that checks credentials,
+    throttles and records attempts.
+    """
 
     template = "auth/login.html"
+    # True on the admin login page: recorded as login_events.is_admin_login.
+    admin_login = False
 
     def show(self, status: int = 200, errors: dict | None = None) -> None:
         self.set_status(status)
@@ -92,22 +121,66 @@ class LoginHandler(BaseHandler):
         self.show()
 
     async def authenticate(self) -> dict | None:
-        """The user whose mobile and password were posted, or None (after showing the form)."""
+        """The user whose mobile and password were posted, or None (after showing the form).
+
+        Throttled in Redis (config.Limits): an attempt is refused with 429 and a
+        Retry-After header once the mobile has login_per_mobile, or the client
+        address login_per_ip, failed attempts within login_window seconds. A
+        correct password resets the mobile's counter and does not count against
+        the address. Every attempt, refused or not, is recorded in login_events.
+        """
         mobile = self.arg("mobile", 20)
         password = self.get_argument("password", "", strip=False)[:200]
         if mobile_problem(mobile) or not password:
+            # Nothing that could match an account was tried, so nothing is counted.
+            await self.record_login(None, None if mobile_problem(mobile) else mobile, False)
             self.show(400, {"form": BAD_CREDENTIALS})
+            return None
+        limits = self.config.limits
+        limiter = RateLimiter(self.redis)
+        # Reserve the attempt before bcrypt runs, so parallel guesses cannot all
+        # slip past the check before the first failure is counted.
+        refused = by_mobile = None
+        by_ip = await limiter.acquire("login:ip", self.client_ip, limits.login_per_ip, limits.login_window)
+        if not by_ip.allowed:
+            refused = by_ip
+        else:
+            by_mobile = await limiter.acquire("login:mobile", mobile, limits.login_per_mobile,
+                                              limits.login_window)
+            if not by_mobile.allowed:
+                await limiter.refund(by_ip)  # no password was tried
+                refused = by_mobile
+        if refused is not None:
+            await self.record_login(await users.get_by_mobile(self.db, mobile), mobile, False)
+            self.set_header("Retry-After", str(refused.retry_after))
+            self.show(429, {"form": too_many_message(refused)})
             return None
         user = await users.get_by_mobile(self.db, mobile)
         # Check against a dummy hash when the mobile is unknown: same time, same message.
         ok = await check_password(password, user["password_hash"] if user else None)
         if not ok:
+            await self.record_login(user, mobile, False)
             self.show(400, {"form": BAD_CREDENTIALS})
             return None
+        # The right password is not a failed attempt: give the address its
+        # reservation back and clear the account's counter.
+        await limiter.refund(by_ip)
+        await limiter.reset("login:mobile", mobile)
         if not user["is_active"]:
+            await self.record_login(user, mobile, False)
             self.show(403, {"form": "该账号已被管理员停用，如有疑问请联系客服"})
             return None
+        await self.record_login(user, mobile, True)
         return user
+
+    async def record_login(self, user: dict | None, mobile: str | None, success: bool) -> None:
+        """Write one login_events row for this request, with the client address's location."""
+        locator = self.application.locator
+        location = (await locator.locate(self.client_ip)).label() if locator is not None else None
+        await login_events.record(
+            self.db, user_id=user["id"] if user else None, mobile=mobile, ip=self.client_ip,
+            location=location, user_agent=self.request.headers.get("User-Agent", ""), success=success,
+            is_admin_login=self.admin_login)
 
     async def post(self) -> None:
         user = await self.authenticate()

@@ -172,9 +172,15 @@ class HouseDetailHandler(ListingBase):
         self.render("houses/detail.html", house=data["house"], facilities=data["facilities"],
                     images=data["images"], extra=await self.detail_extra(data["house"]))
 
+    # The booking form's values and errors after a refused POST /houses/<id>/book.
+    booking_form: dict = {}
+    booking_errors: dict = {}
+
     async def detail_extra(self, house: dict) -> dict:
-        """Per-request additions to the listing page (bookings and reviews add theirs)."""
-        return {}
+        """Per-request additions to the listing page: booking form, availability calendar, reviews."""
+        # Imported here: handlers.orders builds on this module (BookHandler is a HouseDetailHandler).
+        from handlers.orders import listing_extra
+        return await listing_extra(self, house)
 
 
 class HouseFormBase(ListingBase):

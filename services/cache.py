@@ -60,11 +60,12 @@ class Cache:
         return f"cache:search:{generation}:{digest}"
 
     async def invalidate_house(self, house_id: int | None = None) -> None:
-        """Make everything a listing change affects fresh: its page, home, all searches."""
+        """Make everything a listing change affects fresh: its page, home, all searches,
+        and the area choices (they include every city that has an online listing)."""
         async with self.redis.pipeline(transaction=True) as pipe:
             if house_id is not None:
                 pipe.delete(house_key(house_id))
-            pipe.delete(HOME_KEY)
+            pipe.delete(HOME_KEY, AREAS_KEY)
             pipe.incr(SEARCH_GENERATION_KEY)
             await pipe.execute()
 

@@ -19,6 +19,7 @@ loop and pytest-tornado's ``io_loop`` cannot share a process (STYLE.md).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import re
 import secrets
@@ -95,7 +96,11 @@ def _seed(settings) -> None:
             await seed_facilities(database)
         finally:
             await database.close()
-    asyncio.run(run())
+    # In a thread of its own: once Playwright's sync API has started (the browser
+    # fixture may be set up first), this thread counts as running an event loop
+    # and asyncio.run() refuses to start here.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(lambda: asyncio.run(run())).result()
 
 
 def _server_env(server: LiveServer) -> dict[str, str]:

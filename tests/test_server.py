@@ -1,0 +1,97 @@
+"""Settings, start-up refusal in production, and the in-flight tracking used at shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+import config
+from config import ConfigError, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_defaults_and_overrides():
+    s = load_settings({"IHOME_ENV": "test", "IHOME_PORT": "8123", "IHOME_LIMIT_LOGIN_PER_MOBILE": "50",
+                       "IHOME_XHEADERS": "1"})
+    assert s.port == 8123 and s.limits.login_per_mobile == 50 and s.xheaders is True
+    assert s.limits.login_per_ip == 20 and len(s.cookie_secret) >= 32
+    assert s.mysql.port == 3307 and s.mysql.db == "ihome"
+
+
+@pytest.mark.parametrize("environ,message", [
+    ({"IHOME_ENV": "production"}, "IHOME_COOKIE_SECRET"),
+    ({"IHOME_ENV": "production", "IHOME_COOKIE_SECRET": "changeme"}, "IHOME_COOKIE_SECRET"),
+    ({"IHOME_ENV": "production", "IHOME_COOKIE_SECRET": "short"}, "IHOME_COOKIE_SECRET"),
+    ({"IHOME_ENV": "staging"}, "IHOME_ENV"),
+    ({"IHOME_MYSQL_URL": "postgres://x/y"}, "IHOME_MYSQL_URL"),
+    ({"IHOME_PORT": "eighty"}, "IHOME_PORT"),
+    ({"IHOME_LIMIT_LOGIN_PER_IP": "many"}, "IHOME_LIMIT_LOGIN_PER_IP"),
+])
+def test_bad_configuration_refused(environ, message):
+    with pytest.raises(ConfigError, match=message):
+        load_settings(environ)
+
+
+def test_production_with_real_secret_starts():
+    s = load_settings({"IHOME_ENV": "production", "IHOME_COOKIE_SECRET": "x" * 40})
+    assert s.is_production and s.cookie_secret == "x" * 40
+
+
+def test_server_refuses_to_start_in_production_without_secret():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IHOME_")}
+    env["IHOME_ENV"] = "production"
+    result = subprocess.run([sys.executable, "server.py", "--port=1"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 and "IHOME_COOKIE_SECRET" in result.stderr
+
+
+def test_mysql_url_round_trip():
+    params = config.MySQLParams.from_url("mysql://u%40x:p%2Fw@db.local:3310/shop")
+    assert (params.user, params.password, params.host, params.port, params.db) == ("u@x", "p/w", "db.local", 3310, "shop")
+    assert config.MySQLParams.from_url(params.url("other")).db == "other"
+
+
+@pytest.mark.gen_test
+async def test_wait_idle_tracks_in_flight_requests(app):
+    assert await app.wait_idle(0.01) is True
+    app.request_started()
+    assert await app.wait_idle(0.05) is False
+    asyncio.get_running_loop().call_later(0.05, app.request_finished)
+    assert await app.wait_idle(2) is True and app.inflight == 0
+
+
+def test_sigterm_stops_gracefully(base_settings, tmp_path):
+    """A real server process answers, then exits 0 on SIGTERM after closing its pool and Redis."""
+    port = 18000 + os.getpid() % 1000
+    env = {**os.environ, "IHOME_ENV": "test", "IHOME_MYSQL_URL": base_settings.mysql_url,
+           "IHOME_REDIS_URL": base_settings.redis_url, "IHOME_MEDIA_DIR": str(tmp_path),
+           "IHOME_COOKIE_SECRET": "s" * 48}
+    proc = subprocess.Popen([sys.executable, "server.py", f"--port={port}"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=2) as response:
+                    assert response.status == 200
+                    break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, output
+    assert "shutting down" in output and "stopped" in output
