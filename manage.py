@@ -5,6 +5,8 @@
     python manage.py migrate                  apply pending migrations (yoyo)
     python manage.py seed [--demo | --no-demo]
                                               areas + facilities; demo listings in development
+    python manage.py createadmin --mobile M [--password P]
+                                              create an admin account, or make an existing one admin
 
 Settings come from the environment (``IHOME_…``, see config.py). The Makefile runs
 ``wait-db``, ``migrate`` and ``seed`` before starting the server.
@@ -112,10 +114,87 @@ async def _drop_cached_pages(settings: Settings) -> None:
         cache = Cache(client, settings.cache_ttl)
         await cache.invalidate_reference()
         await cache.invalidate_house(None)
-    except OSError as exc:  # Redis down: the cache expires on its own TTL
+    except (OSError, aioredis.RedisError) as exc:  # Redis down: the cache expires on its own TTL
         print(f"seed: could not reach Redis to drop cached pages ({exc})", file=sys.stderr)
     finally:
         await client.aclose()
+
+
+def read_new_password(prompt: str = "Password: ") -> str | None:
+    """The new password, asked twice on a terminal, or one line of standard input otherwise.
+
+    None when the two entries differ or the input is empty.
+    """
+    if sys.stdin.isatty():
+        import getpass
+
+        first = getpass.getpass(prompt)
+        if first != getpass.getpass("Password (again): "):
+            print("createadmin: the passwords do not match", file=sys.stderr)
+            return None
+        return first or None
+    line = sys.stdin.readline().rstrip("\r\n")
+    return line or None
+
+
+def cmd_createadmin(args: argparse.Namespace, settings: Settings) -> int:
+    """Create an admin account for ``--mobile``, or give an existing account admin rights.
+
+    ``--password`` sets the password (for an existing account too, which then loses
+    all its sessions); without it a new account's password is prompted for (or read
+    from standard input when that is not a terminal), and an existing account keeps
+    its password. Exit status 0 on success, 1 on a bad mobile or password.
+    """
+    from handlers.auth import mobile_problem
+
+    if problem := mobile_problem(args.mobile):
+        print(f"createadmin: {problem}", file=sys.stderr)
+        return 1
+    return asyncio.run(_createadmin(settings, args.mobile, args.password))
+
+
+async def _createadmin(settings: Settings, mobile: str, password: str | None) -> int:
+    import redis.asyncio as aioredis
+
+    from models import admin as admin_model
+    from models.db import create_database
+    from services.passwords import hash_password, password_problem
+    from services.sessions import SessionStore
+
+    db = await create_database(settings)
+    try:
+        exists = await db.scalar("SELECT id FROM users WHERE mobile = %s", mobile)
+        if password is None and exists is None:
+            password = read_new_password()
+            if password is None:
+                print("createadmin: a new account needs a password", file=sys.stderr)
+                return 1
+        password_hash = None
+        if password is not None:
+            if problem := password_problem(password):
+                print(f"createadmin: {problem}", file=sys.stderr)
+                return 1
+            password_hash = await hash_password(password, settings.bcrypt_rounds)
+        user_id, created = await admin_model.make_admin(db, mobile, password_hash)
+        active = await db.scalar("SELECT is_active FROM users WHERE id = %s", user_id)
+    finally:
+        await db.close()
+    if password_hash is not None and not created:
+        # A new password ends every old session, as a password change on the site does.
+        client = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+        try:
+            await SessionStore(client, idle_ttl=settings.session_idle_ttl,
+                               absolute_ttl=settings.session_absolute_ttl,
+                               admin_idle_ttl=settings.admin_session_idle_ttl).revoke_user(user_id)
+        except (OSError, aioredis.RedisError) as exc:
+            print(f"createadmin: could not revoke the old sessions ({exc})", file=sys.stderr)
+        finally:
+            await client.aclose()
+    what = "created admin account" if created else "granted admin rights to account"
+    print(f"createadmin: {what} {mobile} (id {user_id}); log in at /admin/login")
+    if not active:
+        print("createadmin: note: this account is disabled; enable it in /admin/users first", file=sys.stderr)
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -139,9 +218,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_seed)
 
-    # createadmin: register its sub-parser here (sub.add_parser("createadmin", ...))
-    # with set_defaults(func=cmd_createadmin), and define cmd_createadmin(args, settings)
-    # next to the other cmd_* functions above.
+    p = sub.add_parser("createadmin", help="create an admin account or make an existing one admin")
+    p.add_argument("--mobile", required=True, help="the account's 11-digit mobile number")
+    p.add_argument("--password", default=None,
+                   help="set this password (prompted for a new account when left out)")
+    p.set_defaults(func=cmd_createadmin)
 
     return parser
 

@@ -22,6 +22,8 @@ from tornado.options import define, options
 import config
 from handlers import api, auth, houses, ui_modules
 from handlers import orders
+from handlers import admin
+from handlers import profile
 from handlers.base import NotFoundHandler
 from models.db import Database, create_database
 from services.cache import Cache
@@ -65,11 +67,30 @@ def routes() -> list:
         (rf"/orders/{ID}", orders.OrderHandler),
         (rf"/orders/{ID}/(accept|reject|cancel|review)", orders.OrderActionHandler),
         # profile and account security
+        (r"/profile", profile.ProfileHandler),
+        (r"/profile/avatar", profile.AvatarHandler),
+        (r"/profile/password", profile.PasswordHandler),
+        (r"/profile/auth", profile.RealNameHandler),
+        (r"/profile/sessions", profile.SessionsHandler),
         # admin
+        (r"/admin/login", admin.AdminLoginHandler),
+        (r"/admin", admin.AdminDashboardHandler),
+        (r"/admin/houses", admin.AdminHousesHandler),
+        (rf"/admin/houses/{ID}", admin.AdminHouseHandler),
+        (rf"/admin/houses/{ID}/approve", admin.AdminHouseApproveHandler),
+        (rf"/admin/houses/{ID}/reject", admin.AdminHouseRejectHandler),
+        (rf"/admin/houses/{ID}/offline", admin.AdminHouseOfflineHandler),
+        (r"/admin/users", admin.AdminUsersHandler),
+        (rf"/admin/users/{ID}", admin.AdminUserHandler),
+        (rf"/admin/users/{ID}/disable", admin.AdminUserDisableHandler),
+        (rf"/admin/users/{ID}/enable", admin.AdminUserEnableHandler),
+        (r"/admin/orders", admin.AdminOrdersHandler),
+        (r"/admin/logins", admin.AdminLoginsHandler),
         # JSON API
         (r"/api/v1/areas", api.AreasApiHandler),
         (r"/api/v1/houses", api.HousesApiHandler),
         (rf"/api/v1/houses/{ID}/availability", api.HouseAvailabilityApiHandler),
+        (r"/api/v1/location", api.LocationApiHandler),
     ]
 
 
@@ -140,7 +161,12 @@ async def build_app(settings: config.Settings) -> IHomeApplication:
     """Create the pool, Redis client and IP locator on the running loop, and the Application."""
     db = await create_database(settings)
     redis = create_redis(settings)
-    return IHomeApplication(settings, db, redis, locator=IPLocator.from_settings(settings, redis))
+    try:
+        return IHomeApplication(settings, db, redis, locator=IPLocator.from_settings(settings, redis))
+    except BaseException:  # close what was opened, or the pool's __del__ complains later
+        await db.close()
+        await redis.aclose()
+        raise
 
 
 async def close_app(app: IHomeApplication) -> None:
@@ -151,6 +177,17 @@ async def close_app(app: IHomeApplication) -> None:
     await app.redis.aclose()
 
 
+def create_http_server(app: IHomeApplication) -> tornado.httpserver.HTTPServer:
+    """The HTTPServer for *app*, configured from app.config.
+
+    With ``xheaders`` (IHOME_XHEADERS=1 or --xheaders, for running behind nginx)
+    the client address is taken from ``X-Real-IP`` / ``X-Forwarded-For``;
+    without it those headers are ignored, since any client can send them.
+    """
+    return tornado.httpserver.HTTPServer(app, xheaders=app.config.xheaders,
+                                         max_body_size=64 * 1024 * 1024)
+
+
 async def main() -> None:
     tornado.options.parse_command_line()
     settings = config.load_settings()
@@ -158,8 +195,7 @@ async def main() -> None:
                  if getattr(options, k) is not None}
     settings = settings.replace(**overrides)
     app = await build_app(settings)
-    server = tornado.httpserver.HTTPServer(app, xheaders=settings.xheaders,
-                                           max_body_size=64 * 1024 * 1024)
+    server = create_http_server(app)
     server.listen(settings.port, settings.address)
     log.info("爱家 serving on http://%s:%d (%s)", settings.address, settings.port, settings.env)
 

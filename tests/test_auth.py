@@ -37,8 +37,10 @@ async def test_register_logs_in_and_redirects(client, app):
     assert response.code == 302 and response.headers["Location"] == "/"
     user = await app.db.queryone("SELECT * FROM users WHERE mobile = %s", form["mobile"])
     assert user is not None and user["password_hash"].startswith("$2b$12$")
-    home = await client.get("/")
-    assert form["mobile"] in text(home) and "注册成功" in text(home)
+    home = text(await client.get("/"))
+    assert user["name"] in home and "注册成功" in home
+    # The default name is not the mobile: pages show names to everyone.
+    assert user["name"].startswith("用户") and form["mobile"] not in home
 
 
 @pytest.mark.gen_test
