@@ -67,7 +67,8 @@ class MySQLParams:
 class Limits:
     """Rate limits; each is ``IHOME_LIMIT_<NAME>`` in the environment (upper case).
 
-    Counts are attempts, windows are seconds.
+    Counts are attempts, windows are seconds; a count of 0 switches that limit
+    off (services/ratelimit.py). README.md lists them under "限流 / Rate limits".
     """
 
     login_per_mobile: int = 5

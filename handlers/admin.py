@@ -63,6 +63,7 @@ class AdminLoginHandler(LoginHandler):
     """
 
     template = "admin/login.html"
+    admin_login = True  # recorded as login_events.is_admin_login
 
     async def get(self) -> None:
         if self.is_admin_session():

@@ -10,7 +10,7 @@ import datetime
 import re
 
 from handlers.base import PageError
-from handlers.houses import ListingBase, parse_search
+from handlers.houses import ListingBase, match_site_city, parse_search
 from handlers.orders import add_months
 from models import houses, orders
 
@@ -66,3 +66,22 @@ class HouseAvailabilityApiHandler(ApiHandler):
         first = datetime.date(int(match.group(1)), int(match.group(2)), 1)
         nights = await orders.booked_nights(self.db, house["id"], first, add_months(first, 1))
         self.finish({"house_id": house["id"], "month": raw, "booked": [n.isoformat() for n in nights]})
+
+
+class LocationApiHandler(ApiHandler):
+    """GET /api/v1/location → the visitor's location from their address (X-Real-IP behind nginx).
+
+    {"ip", "country", "province", "city", "source", "label", "site_city"}: ``source``
+    is provider / offline / local / unknown (see services.iplocation); ``site_city``
+    is the city as the site's areas name it when the site has areas there, else null.
+    """
+
+    async def get(self) -> None:
+        ip = self.client_ip
+        locator = self.application.locator
+        if locator is None:
+            raise PageError(503, "定位服务不可用")
+        location = await locator.locate(ip)
+        self.finish({"ip": ip, "country": location.country, "province": location.province,
+                     "city": location.city, "source": location.source, "label": location.label(),
+                     "site_city": match_site_city(location, await self.area_choices())})

@@ -8,6 +8,7 @@ import tornado.web
 
 from handlers.base import BaseHandler, PageError
 from models import areas as areas_model
+from models import admin as moderation
 from models import houses
 from services import cache as cache_keys
 from services.house_form import fen_to_yuan, parse_house_form, parse_yuan
@@ -73,8 +74,39 @@ class HomeHandler(ListingBase):
                     areas=await self.area_choices(), visitor_city=await self.visitor_city())
 
     async def visitor_city(self) -> str | None:
-        """The visitor's city name when known (filled in by the IP-location feature)."""
+        """The visitor's city from the client address, or None when not known.
+
+        Named as the site's areas name it ("深圳市") when the site has areas there
+        (the template then preselects that city's first area), else as the
+        locator says it. Local addresses and country-level answers give None.
+        """
+        locator = self.application.locator
+        if locator is None:
+            return None
+        location = await locator.locate(self.client_ip)
+        return match_site_city(location, await self.area_choices()) or location.city or None
+
+
+MUNICIPALITIES = ("北京", "上海", "天津", "重庆")
+
+
+def match_site_city(location, areas: list[dict]) -> str | None:
+    """The ``city`` of *areas* that an IPLocator Location is in, or None.
+
+    Providers say "深圳" or "深圳市" where areas say "深圳市", and some give only
+    the province for a municipality ("北京"), so: the exact name, then with 市,
+    then an area city that starts with it ("恩施" → "恩施土家族苗族自治州").
+    """
+    cities = sorted({area["city"] for area in areas})
+    name = (location.city or "").strip()
+    if not name and (location.province or "").strip().removesuffix("市") in MUNICIPALITIES:
+        name = location.province.strip()
+    if len(name) < 2:
         return None
+    for candidate in (name, name + "市"):
+        if candidate in cities:
+            return candidate
+    return next((city for city in cities if city.startswith(name.removesuffix("市"))), None)
 
 
 def parse_search(handler: BaseHandler, known_facilities: set[int]) -> tuple[houses.SearchFilters, dict[str, str]]:
@@ -183,6 +215,11 @@ class HouseDetailHandler(ListingBase):
         return await listing_extra(self, house)
 
 
+def _same_text(value: str | None) -> str:
+    """*value* as compared for moderation: browsers post textarea line breaks as CRLF."""
+    return (value or "").replace("\r\n", "\n").strip()
+
+
 class HouseFormBase(ListingBase):
     """The publish and edit forms share the field handling."""
 
@@ -194,7 +231,10 @@ class HouseFormBase(ListingBase):
                     publish_blocker=await self.publish_blocker())
 
     async def publish_blocker(self) -> str | None:
-        """A reason the current user may not publish, or None (real-name checks add theirs)."""
+        """A reason the current user may not publish, or None: publishing needs real-name verification."""
+        user = self.current_user
+        if user is None or not user["id_card"]:
+            return "发布房源前需要先完成实名认证。"
         return None
 
     async def read_form(self) -> tuple[dict, list[int], dict, dict]:
@@ -211,11 +251,23 @@ class HouseFormBase(ListingBase):
         return values, facility_ids, errors, raw
 
     def initial_status(self) -> str:
-        """Status of a newly published listing (moderation makes it pending)."""
-        return "online"
+        """Status of a newly published listing: pending until an admin approves it."""
+        return "pending"
 
     def status_after_edit(self, house: dict, values: dict) -> str:
-        """Status after the owner edits *house* (moderation may send it back to pending)."""
+        """Status after the owner edits *house* with the form *values*.
+
+        A rejected listing goes back to review on any saved edit (the owner is
+        answering the rejection); an online one when its title or description
+        changes; pending stays pending and offline stays offline (only an admin
+        takes it back online).
+        """
+        if house["status"] == "rejected":
+            return "pending"
+        if house["status"] == "online" and (
+                _same_text(values.get("title")) != _same_text(house.get("title"))
+                or _same_text(values.get("description")) != _same_text(house.get("description"))):
+            return "pending"
         return house["status"]
 
 
@@ -325,7 +377,8 @@ class HouseImagesHandler(ListingBase):
         self.redirect(f"/houses/{house['id']}/edit#photos")
 
     async def after_photos_changed(self, tx, house: dict) -> None:
-        """Hook inside the photo transaction (moderation sends the listing back to review)."""
+        """Inside the photo transaction: an online or rejected listing goes back to review."""
+        await moderation.send_back_to_review(tx, house["id"])
 
     def wants_json(self) -> bool:
         return "application/json" in self.request.headers.get("Accept", "")

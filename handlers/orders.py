@@ -201,7 +201,7 @@ class OrderActionHandler(OrderBase):
             elif action == "cancel":
                 await orders.cancel(self.db, order["id"], today)
             elif action == "reject":
-                form["reason"] = reason = self.arg("reason", 2000)
+                reason = form["reason"] = self.arg("reason", 2000)
                 if not reason:
                     errors["reason"] = "请填写拒绝原因，房客会看到它"
                 elif len(reason) > REASON_MAX:
@@ -209,7 +209,8 @@ class OrderActionHandler(OrderBase):
                 else:
                     await orders.reject(self.db, order["id"], reason, today)
             else:
-                form["rating"], form["comment"] = rating, comment = self.arg("rating", 10), self.arg("comment", 5000)
+                rating, comment = self.arg("rating", 10), self.arg("comment", 5000)
+                form.update(rating=rating, comment=comment)
                 if rating not in ("1", "2", "3", "4", "5"):
                     errors["rating"] = "请选择 1–5 星评分"
                 if not 1 <= len(comment) <= COMMENT_MAX:

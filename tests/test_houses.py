@@ -23,6 +23,16 @@ def media_files(app) -> list:
     return sorted(p for p in app.config.media_dir.rglob("*") if p.is_file())
 
 
+async def approve_as_admin(app, new_client, login, house_id: int):
+    """Approve *house_id* the way an admin does: POST /admin/houses/<id>/approve in an admin session."""
+    admin = await make_user(app, admin=True)
+    admin_client = new_client()
+    await login(admin_client, admin, is_admin=True)
+    response = await admin_client.post(f"/admin/houses/{house_id}/approve", {})
+    assert response.code == 302, text(response)[:500]
+    assert await app.db.scalar("SELECT status FROM houses WHERE id = %s", house_id) == "online"
+
+
 @pytest.fixture
 def owner_client(app, client, login, io_loop):
     """A logged-in, verified landlord: (client, user)."""
@@ -106,7 +116,7 @@ async def test_publish_requires_login(client):
 # -- edit / delete / ownership ----------------------------------------------
 
 @pytest.mark.gen_test
-async def test_edit_updates_and_invalidates_cache(owner_client, app):
+async def test_edit_updates_and_invalidates_cache(owner_client, app, new_client, login):
     client, user = owner_client
     house = await make_house(app, user, title="旧标题")
     # Warm the caches: listing page, home page and a search.
@@ -117,14 +127,16 @@ async def test_edit_updates_and_invalidates_cache(owner_client, app):
     response = await client.post(f"/houses/{house['id']}/edit",
                                  list(house_form(title="新标题", price="399").items()) + [("facility", "2")])
     assert response.code == 302
-    row = await app.db.queryone("SELECT title, price_fen FROM houses WHERE id = %s", house["id"])
-    assert row == {"title": "新标题", "price_fen": 39900}
-    if row_status := await app.db.scalar("SELECT status FROM houses WHERE id = %s", house["id"]):
-        if row_status != "online":  # moderation may hold an edited listing for review
-            await app.db.execute("UPDATE houses SET status = 'online' WHERE id = %s", house["id"])
-            await app.cache.invalidate_house(house["id"])
-    page = text(await client.get(f"/houses/{house['id']}"))
+    row = await app.db.queryone("SELECT title, price_fen, status FROM houses WHERE id = %s", house["id"])
+    # A new title goes back to review: the edit is saved but not public until approved.
+    assert row == {"title": "新标题", "price_fen": 39900, "status": "pending"}
+    page = text(await client.get(f"/houses/{house['id']}"))  # the owner still sees it
     assert "新标题" in page and "旧标题" not in page and "399" in page
+    # The cached home page and search were dropped: neither the old nor the held title shows.
+    home = text(await client.get("/"))
+    assert "旧标题" not in home and "新标题" not in home
+    assert "旧标题" not in text(await client.get("/houses?area_id=110105"))
+    await approve_as_admin(app, new_client, login, house["id"])
     assert "新标题" in text(await client.get("/"))
     search = text(await client.get("/houses?area_id=110105"))
     assert "新标题" in search and 'data-price-fen="39900"' in search
@@ -306,16 +318,22 @@ async def test_home_lists_latest_and_top(app, client):
 
 
 @pytest.mark.gen_test
-async def test_home_cache_invalidated_by_publish(owner_client, app):
+async def test_home_cache_invalidated_by_publish_and_approval(owner_client, app, new_client, login):
     client, _ = owner_client
     assert "还没有房源" in text(await client.get("/"))
     assert await app.redis.exists(cache_keys.HOME_KEY)
     response = await client.post("/houses/new", house_form(title="刚发布的房源"))
     assert response.code == 302
     house_id = int(re.match(r"/houses/(\d+)/edit", response.headers["Location"]).group(1))
-    if await app.db.scalar("SELECT status FROM houses WHERE id = %s", house_id) != "online":
-        pytest.fail("a new listing should be visible at once until moderation is in place")
+    # A new listing waits for review: the owner sees it, the public does not.
+    assert await app.db.scalar("SELECT status FROM houses WHERE id = %s", house_id) == "pending"
+    assert not await app.redis.exists(cache_keys.HOME_KEY)  # publishing dropped the cached home page
+    assert "刚发布的房源" not in text(await client.get("/"))
+    assert 'data-status="pending"' in text(await client.get("/my/houses"))
+    assert (await new_client().get(f"/houses/{house_id}")).code == 404
+    await approve_as_admin(app, new_client, login, house_id)
     assert "刚发布的房源" in text(await client.get("/"))
+    assert (await new_client().get(f"/houses/{house_id}")).code == 200
 
 
 @pytest.mark.gen_test

@@ -43,6 +43,16 @@ def test_home_fits_a_phone(phone, live_server, db):
     snapshot(phone, "home-phone")
 
 
+def test_listing_page_fits_a_phone(phone, live_server, db):
+    owner = make_verified_user(db)
+    house_id = make_house(db, owner["id"], title="超长标题的房源" * 9, address="朝阳区" + "很长的地址" * 30,
+                          facilities=tuple(range(1, 24)), description="很长的描述" * 200)
+    phone.goto(f"{live_server.url}/houses/{house_id}")
+    expect(phone.locator("#house")).to_have_attribute("data-house-id", str(house_id))
+    assert scroll_width(phone) <= PHONE["width"] + 1
+    snapshot(phone, "listing-phone")
+
+
 @pytest.mark.parametrize("path", ["/houses", "/register", "/login", "/no-such-page"])
 def test_other_pages_fit_a_phone(phone, live_server, path):
     phone.goto(live_server.url + path)
