@@ -49,3 +49,4 @@ vendor:
 
 bench: $(STAMP) services
 	$(PY) bench/iplookup.py
+	$(PY) bench/booking_race.py

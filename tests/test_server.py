@@ -95,3 +95,24 @@ def test_sigterm_stops_gracefully(base_settings, tmp_path):
             proc.kill()
     assert proc.returncode == 0, output
     assert "shutting down" in output and "stopped" in output
+
+
+@pytest.mark.gen_test
+async def test_unexpected_error_is_styled_500(app, client):
+    """A bug in a handler gives the styled 500 page, never a traceback."""
+    from handlers.base import BaseHandler
+
+    class BoomHandler(BaseHandler):
+        async def get(self):
+            raise RuntimeError("secret internal detail")
+
+    app.add_handlers(r".*", [(r"/boom", BoomHandler)])
+    import logging
+    logging.getLogger("tornado.application").disabled = True  # the traceback is expected here
+    try:
+        response = await client.get("/boom")
+    finally:
+        logging.getLogger("tornado.application").disabled = False
+    body = response.body.decode()
+    assert response.code == 500
+    assert "服务器开小差了" in body and "回到首页" in body and "secret internal detail" not in body
