@@ -57,7 +57,13 @@ def base_settings(tmp_path_factory):
             await seed_facilities(db)
         finally:
             await db.close()
-    asyncio.run(seed())
+    # A private loop, not asyncio.run(): that would unset the current loop that
+    # pytest-tornado's io_loop fixture may already have installed for this test.
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(seed())
+    finally:
+        loop.close()
     yield settings
     with conn.cursor() as cur:
         cur.execute(f"DROP DATABASE IF EXISTS `{db_name}`")
