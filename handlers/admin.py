@@ -25,6 +25,7 @@ from handlers.auth import LoginHandler
 from handlers.base import BaseHandler, PageError, safe_next
 from models import admin as admin_model
 from models import houses as houses_model
+from models import orders as orders_model
 from models import stats
 from services import cache as cache_keys
 
@@ -33,8 +34,7 @@ LOGINS_PER_PAGE = 50
 MAX_PAGE = 10_000
 REASON_MAX = 255
 
-ORDER_STATUS_LABELS = {"pending": "待接单", "accepted": "已接单", "rejected": "已拒绝",
-                       "cancelled": "已取消", "completed": "已完成"}
+ORDER_STATUS_LABELS = orders_model.STATUS_LABELS
 HOUSE_STATUS_LABELS = {"pending": "审核中", "online": "已上线", "rejected": "未通过", "offline": "已下线",
                        "deleted": "已删除"}
 

@@ -37,7 +37,7 @@ def admin_routes() -> list[str]:
 # -- the login page ------------------------------------------------------------
 
 @pytest.mark.gen_test
-async def test_admin_login_page(client):
+async def test_admin_login_page(client, app):
     page = await client.get("/admin/login")
     body = text(page)
     assert page.code == 200

@@ -24,9 +24,9 @@
     data: {
       labels: daily.days.map(function (day) { return day.slice(5); }),
       datasets: [
-        { label: '新用户', data: daily.users, borderColor: '#0d6efd', backgroundColor: '#0d6efd', tension: 0.2 },
-        { label: '新房源', data: daily.houses, borderColor: brand, backgroundColor: brand, tension: 0.2 },
-        { label: '新订单', data: daily.orders, borderColor: '#198754', backgroundColor: '#198754', tension: 0.2 }
+        { label: '新用户', data: daily.users, borderColor: '#0d6efd', backgroundColor: '#0d6efd', tension: 0 },
+        { label: '新房源', data: daily.houses, borderColor: brand, backgroundColor: brand, tension: 0 },
+        { label: '新订单', data: daily.orders, borderColor: '#198754', backgroundColor: '#198754', tension: 0 }
       ]
     },
     options: {
