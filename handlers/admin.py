@@ -58,8 +58,9 @@ class AdminLoginHandler(LoginHandler):
     """GET,POST /admin/login: the admins' own login page; starts an admin session.
 
     The mobile and password are checked by LoginHandler.authenticate (which shows
-    the form itself on failure); a correct password of a non-admin account is
-    refused here with a message and 403. Success always lands inside /admin.
+    the form itself on failure); through :meth:`refusal`, a correct password of a
+    non-admin account is refused with a message and 403 and recorded as a failed
+    login. Success always lands inside /admin.
     """
 
     template = "admin/login.html"
@@ -75,12 +76,15 @@ class AdminLoginHandler(LoginHandler):
         user = await self.authenticate()
         if user is None:
             return
-        if not user["is_admin"]:
-            self.show(403, {"form": "该账号没有管理员权限，不能登录管理后台"})
-            return
         await self.start_session(user, is_admin=True)
         self.flash("已登录管理后台")
         self.redirect(self.admin_next())
+
+    def refusal(self, user: dict) -> str | None:
+        """Besides a disabled account, a non-admin one is refused here (and logged as a failure)."""
+        if not user["is_admin"] and user["is_active"]:
+            return "该账号没有管理员权限，不能登录管理后台"
+        return super().refusal(user)
 
     def is_admin_session(self) -> bool:
         return bool(self.current_user and self.current_user["is_admin"]

@@ -166,12 +166,20 @@ class LoginHandler(BaseHandler):
         # reservation back and clear the account's counter.
         await limiter.refund(by_ip)
         await limiter.reset("login:mobile", mobile)
-        if not user["is_active"]:
+        refusal = self.refusal(user)
+        if refusal is not None:
+            # The right password but this page will not let the account in: a failed login.
             await self.record_login(user, mobile, False)
-            self.show(403, {"form": "该账号已被管理员停用，如有疑问请联系客服"})
+            self.show(403, {"form": refusal})
             return None
         await self.record_login(user, mobile, True)
         return user
+
+    def refusal(self, user: dict) -> str | None:
+        """Why *user*, whose password was right, may not log in here (a message), or None."""
+        if not user["is_active"]:
+            return "该账号已被管理员停用，如有疑问请联系客服"
+        return None
 
     async def record_login(self, user: dict | None, mobile: str | None, success: bool) -> None:
         """Write one login_events row for this request, with the client address's location."""

@@ -291,7 +291,10 @@ class HouseNewHandler(HouseFormBase):
             house_id = await houses.create(tx, self.current_user["id"], values, facility_ids,
                                            status=self.initial_status())
         await self.cache.invalidate_house(house_id)
-        self.flash("房源已发布，现在上传几张照片吧")
+        if self.initial_status() == "pending":
+            self.flash("房源已提交，管理员审核通过后公开。现在上传几张照片吧")
+        else:
+            self.flash("房源已发布，现在上传几张照片吧")
         self.redirect(f"/houses/{house_id}/edit#photos")
 
 
@@ -321,7 +324,10 @@ class HouseEditHandler(HouseFormBase):
             if status != house["status"]:
                 await houses.set_status(tx, house["id"], status)
         await self.cache.invalidate_house(house["id"])
-        self.flash("房源已保存")
+        if status == "pending" and house["status"] != "pending":
+            self.flash("房源已保存，修改内容需管理员审核，审核通过前不公开", "warning")
+        else:
+            self.flash("房源已保存")
         self.redirect(f"/houses/{house['id']}/edit")
 
 

@@ -39,18 +39,18 @@ def clean_text(value: str) -> str:
     return re.sub(r"\s+", " ", unicodedata.normalize("NFC", value or "")).strip()
 
 
-def name_problem(name: str, own_mobile: str) -> str | None:
+def name_problem(name: str, current_name: str) -> str | None:
     """Why *name* (already :func:`clean_text`-ed) cannot be a display name, or None.
 
-    2–32 characters, no control or formatting characters, and not all digits
-    unless it is the user's own mobile (the default name): an all-digit name
-    could be someone else's mobile number, which new accounts take as their name.
+    2–32 characters, no control or invisible formatting characters, and not all
+    digits: names are public and an all-digit one reads as a mobile number (an
+    unchanged *current_name* from before that rule is left alone).
     """
     if not NAME_MIN <= len(name) <= NAME_MAX:
         return f"名字长度须为 {NAME_MIN}–{NAME_MAX} 个字符"
     if any(unicodedata.category(c)[0] == "C" for c in name):
-        return "名字不能包含控制字符"
-    if name.isdigit() and name != own_mobile:
+        return "名字不能包含控制字符或不可见字符"
+    if name.isdigit() and name != current_name:
         return "名字不能全是数字，以免与手机号混淆"
     return None
 
@@ -122,7 +122,7 @@ class ProfileHandler(ProfileBase):
     async def post(self) -> None:
         user = self.current_user
         name = clean_text(self.arg("name", 200))
-        if problem := name_problem(name, user["mobile"]):
+        if problem := name_problem(name, user["name"]):
             await self.render_profile(400, {"name": problem}, {"name": name})
             return
         if name != user["name"]:

@@ -30,6 +30,12 @@ MUTABLE_TABLES = ("admin_actions", "login_events", "reviews", "booked_nights", "
                   "house_images", "house_facilities", "houses", "users")
 
 
+def pytest_configure(config):
+    # No implicit event loops: pytest-tornado gives every test its own loop, and a
+    # loop asyncio made on its own would be left unclosed (ResourceWarning).
+    asyncio.set_event_loop(None)
+
+
 def _server_connection(settings):
     p = settings.mysql
     return pymysql.connect(host=p.host, port=p.port, user=p.user, password=p.password, autocommit=True)

@@ -71,6 +71,10 @@ async def test_admin_login_refuses_non_admin(client, app):
     assert response.code == 403 and "没有管理员权限" in text(response)
     assert SESSION_COOKIE not in client.cookies
     assert await app.sessions.list_for_user(user["id"]) == []
+    # The audit shows a refused admin login, not a success.
+    event = await app.db.queryone("SELECT success, is_admin_login FROM login_events WHERE user_id = %s",
+                                  user["id"])
+    assert event == {"success": 0, "is_admin_login": 1}
 
 
 @pytest.mark.gen_test
