@@ -135,10 +135,12 @@ class IHomeApplication(tornado.web.Application):
         )
 
     def request_started(self) -> None:
+        """Count a request in flight (BaseHandler.prepare), so shutdown can wait for it."""
         self.inflight += 1
         self._idle.clear()
 
     def request_finished(self) -> None:
+        """Count a request as done (BaseHandler.on_finish); the last one wakes :meth:`wait_idle`."""
         self.inflight = max(0, self.inflight - 1)
         if self.inflight == 0:
             self._idle.set()

@@ -22,12 +22,11 @@ import math
 import urllib.parse
 
 from handlers.auth import LoginHandler
-from handlers.base import BaseHandler, PageError, safe_next
+from handlers.base import BaseHandler, PageError, page_number, safe_next
 from models import admin as admin_model
 from models import houses as houses_model
 from models import orders as orders_model
 from models import stats
-from services import cache as cache_keys
 
 PER_PAGE = 20
 LOGINS_PER_PAGE = 50
@@ -47,11 +46,6 @@ def json_for_script(value) -> str:
     """
     text = json.dumps(value, ensure_ascii=False, default=str)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-
-
-def page_number(raw: str) -> int:
-    """A 1-based page from the query string; junk and out-of-range values give 1 or MAX_PAGE."""
-    return min(int(raw), MAX_PAGE) if raw.isdigit() and int(raw) > 0 else 1
 
 
 class AdminLoginHandler(LoginHandler):
@@ -119,7 +113,8 @@ class AdminBase(BaseHandler):
         return self.current_user["id"]
 
     def page(self) -> int:
-        return page_number(self.arg("page", 10))
+        """The ``page`` query value (1-based, at most MAX_PAGE)."""
+        return page_number(self.arg("page", 10), MAX_PAGE)
 
     def get_template_namespace(self) -> dict:
         namespace = super().get_template_namespace()
@@ -176,6 +171,7 @@ class HouseAdminBase(AdminBase):
     """Shared by the listing page and the moderation actions (which re-render it on bad input)."""
 
     async def render_house(self, house_id: int, status: int = 200, errors: dict | None = None) -> None:
+        """The admin listing page with *status* and per-field *errors*; PageError 404 for an unknown id."""
         house = await admin_model.get_house(self.db, house_id)
         if house is None:
             raise PageError(404, "房源不存在")
@@ -300,9 +296,7 @@ class AdminUserActiveHandler(AdminBase):
             house_ids = await admin_model.house_ids_of(tx, user_id)
         revoked = 0 if active else await self.sessions.revoke_user(user_id)
         # Their listings appear or vanish everywhere: home, searches and each listing page.
-        await self.cache.invalidate_house(None)
-        if house_ids:
-            await self.redis.delete(*[cache_keys.house_key(i) for i in house_ids])
+        await self.cache.invalidate_houses(house_ids)
         if active:
             self.flash(f"用户 #{user_id} 已启用")
         else:

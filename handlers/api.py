@@ -38,13 +38,8 @@ class HousesApiHandler(ApiHandler):
         filters, errors = parse_search(self, {f["id"] for f in facilities})
         if errors:
             raise PageError(400, "；".join(f"{k}: {v}" for k, v in errors.items()))
-        key = await self.cache.search_key(filters.normalised())
-
-        async def load():
-            found, count = await houses.search(self.db, filters)
-            return {"rows": found, "total": count}
-        result = await self.cache.get_or_load(key, load)
-        self.finish({"total": result["total"], "page": filters.page, "houses": result["rows"]})
+        rows, total = await self.cached_search(filters)
+        self.finish({"total": total, "page": filters.page, "houses": rows})
 
 
 class HouseAvailabilityApiHandler(ApiHandler):

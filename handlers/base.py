@@ -41,6 +41,24 @@ def safe_next(value: str | None, default: str = "/") -> str:
     return value
 
 
+def small_int(raw: str | None, digits: int = 18) -> int | None:
+    """*raw* as a non-negative int when it is 1–*digits* ASCII digits, else None.
+
+    ``str.isdigit`` is not enough before ``int()``: it accepts "²" and other
+    digit-like characters that ``int()`` refuses (a ValueError, so a 500), and
+    a long digit string passes it but is refused past 4300 digits as well.
+    """
+    if not raw or len(raw) > digits or not raw.isascii() or not raw.isdigit():
+        return None
+    return int(raw)
+
+
+def page_number(raw: str | None, max_page: int) -> int:
+    """A 1-based page number from a query value: junk and 0 give 1, anything past *max_page* gives *max_page*."""
+    value = small_int(raw, 10)
+    return min(value, max_page) if value else 1
+
+
 class BaseHandler(tornado.web.RequestHandler):
     """Base of every page and API handler."""
 
@@ -118,6 +136,11 @@ class BaseHandler(tornado.web.RequestHandler):
         return session
 
     def set_session_cookie(self, session: Session) -> None:
+        """Point the signed, HttpOnly, SameSite=Lax cookie at *session* (Secure over HTTPS).
+
+        An admin session's cookie lasts for the browser session; others 30 days
+        (Redis decides when the session itself ends).
+        """
         self.set_signed_cookie(
             SESSION_COOKIE, session.token, expires_days=None if session.is_admin else 30,
             httponly=True, samesite="Lax", secure=self.request.protocol == "https", path="/")
@@ -173,6 +196,7 @@ class BaseHandler(tornado.web.RequestHandler):
         self.render(template, errors=errors, **kwargs)
 
     def redirect_next(self, default: str = "/") -> None:
+        """Redirect to the ``next`` argument when it is a local path (:func:`safe_next`), else *default*."""
         self.redirect(safe_next(self.get_argument("next", None), default))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:

@@ -6,7 +6,7 @@ import datetime
 
 import tornado.web
 
-from handlers.base import BaseHandler, PageError
+from handlers.base import BaseHandler, PageError, page_number, small_int
 from models import areas as areas_model
 from models import admin as moderation
 from models import houses
@@ -44,6 +44,17 @@ class ListingBase(BaseHandler):
             return {"house": house, "facilities": await houses.facilities(self.db, house_id),
                     "images": await houses.images(self.db, house_id)}
         return await self.cache.get_or_load(cache_keys.house_key(house_id), load)
+
+    async def cached_search(self, filters: houses.SearchFilters) -> tuple[list[dict], int]:
+        """(cards of the requested page, total) for validated *filters*, cached under
+        the current search generation (any listing write makes every result fresh)."""
+        key = await self.cache.search_key(filters.normalised())
+
+        async def load():
+            found, count = await houses.search(self.db, filters)
+            return {"rows": found, "total": count}
+        result = await self.cache.get_or_load(key, load)
+        return result["rows"], result["total"]
 
     def can_see(self, house: dict) -> bool:
         """Public listings are seen by all; others only by their owner and admins."""
@@ -161,13 +172,12 @@ def parse_search(handler: BaseHandler, known_facilities: set[int]) -> tuple[hous
                 values["check_in"], values["check_out"] = check_in, check_out
     facility_ids = []
     for raw in handler.args("facility"):
-        if raw.isdigit() and int(raw) in known_facilities:
+        if small_int(raw) in known_facilities:
             facility_ids.append(int(raw))
     values["facility_ids"] = tuple(sorted(set(facility_ids)))
     sort = handler.arg("sort", 20)
     values["sort"] = sort if sort in houses.SORTS else "new"
-    page = handler.arg("page", 10)
-    values["page"] = min(int(page), MAX_PAGE) if page.isdigit() and int(page) > 0 else 1
+    values["page"] = page_number(handler.arg("page", 10), MAX_PAGE)
     return houses.SearchFilters(**values), errors
 
 
@@ -179,13 +189,7 @@ class SearchHandler(ListingBase):
         filters, errors = parse_search(self, {f["id"] for f in facilities})
         rows, total = [], 0
         if not errors:
-            key = await self.cache.search_key(filters.normalised())
-
-            async def load():
-                found, count = await houses.search(self.db, filters)
-                return {"rows": found, "total": count}
-            result = await self.cache.get_or_load(key, load)
-            rows, total = result["rows"], result["total"]
+            rows, total = await self.cached_search(filters)
         else:
             self.set_status(400)
         pages = max(1, -(-total // filters.per_page))
@@ -224,6 +228,8 @@ class HouseFormBase(ListingBase):
     """The publish and edit forms share the field handling."""
 
     async def render_house_form(self, status: int, form: dict, errors: dict, house: dict | None) -> None:
+        """The publish/edit form with *status*; *form* holds the fields as typed (money in yuan),
+        *errors* messages by field, *house* the listing being edited (None when publishing)."""
         self.set_status(status)
         images = await houses.images(self.db, house["id"]) if house else []
         self.render("houses/form.html", form=form, errors=errors, house=house, images=images,
@@ -247,7 +253,7 @@ class HouseFormBase(ListingBase):
         raw = {name: self.arg(name) for name in (
             "title", "description", "price", "area_id", "address", "room_count", "acreage", "unit",
             "capacity", "beds", "deposit", "min_days", "max_days")}
-        raw["facility"] = [int(f) for f in self.args("facility") if f.isdigit()]
+        raw["facility"] = [v for v in map(small_int, self.args("facility")) if v is not None]
         return values, facility_ids, errors, raw
 
     def initial_status(self) -> str:
@@ -318,8 +324,14 @@ class HouseEditHandler(HouseFormBase):
         if errors:
             await self.render_house_form(400, raw, errors, house)
             return
-        status = self.status_after_edit(house, values)
         async with self.db.transaction() as tx:
+            # The status is decided on the locked row, not on the one read above:
+            # an admin approving in between must not let unreviewed text go online.
+            await moderation.lock_house(tx, house["id"])
+            house = await houses.get(tx, house["id"])
+            if house is None:
+                raise PageError(404, "房源不存在")
+            status = self.status_after_edit(house, values)
             await houses.update(tx, house["id"], values, facility_ids)
             if status != house["status"]:
                 await houses.set_status(tx, house["id"], status)
@@ -387,9 +399,11 @@ class HouseImagesHandler(ListingBase):
         await moderation.send_back_to_review(tx, house["id"])
 
     def wants_json(self) -> bool:
+        """True for the upload form's script (Accept: application/json), which shows its own progress."""
         return "application/json" in self.request.headers.get("Accept", "")
 
     async def fail(self, house: dict, message: str) -> None:
+        """Refuse an upload with 400 and *message*: JSON for the script, else the upload error page."""
         self.set_status(400)
         if self.wants_json():
             self.finish({"ok": False, "error": message})

@@ -12,7 +12,7 @@ import datetime
 
 import tornado.web
 
-from handlers.base import BaseHandler, PageError, safe_next
+from handlers.base import BaseHandler, PageError, page_number, safe_next
 from handlers.houses import HouseDetailHandler
 from models import orders, reviews
 from services.house_form import fen_to_yuan
@@ -153,6 +153,8 @@ class OrderBase(BaseHandler):
 
     def render_order(self, order: dict, role: str, *, status: int = 200, errors: dict | None = None,
                      form: dict | None = None) -> None:
+        """The order page for *role* ("guest" | "landlord") with *status*, per-field *errors*
+        and the fields as typed in *form* (after a refused action)."""
         self.set_status(status)
         today = datetime.date.today()
         self.render("orders/detail.html", order=order, role=role, errors=errors or {}, form=form or {},
@@ -239,8 +241,7 @@ class MyOrdersHandler(BaseHandler):
         role = self.arg("role", 20) or "guest"
         if role not in ROLES:
             raise PageError(400, "role 只能是 guest（我的预订）或 landlord（客户订单）")
-        page = self.arg("page", 10)
-        page = min(int(page), MAX_PAGE) if page.isdigit() and int(page) > 0 else 1
+        page = page_number(self.arg("page", 10), MAX_PAGE)
         user_id = self.current_user["id"]
         rows, total = await orders.for_user(self.db, user_id, role, PER_PAGE, (page - 1) * PER_PAGE)
         today = datetime.date.today()

@@ -107,8 +107,8 @@ class ProfileBase(BaseHandler):
 
     async def refresh_listings(self) -> None:
         """Drop the cached pages of the user's listings: they show the host's name and avatar."""
-        for house in await houses_model.by_owner(self.db, self.current_user["id"]):
-            await self.cache.invalidate_house(house["id"])
+        await self.cache.invalidate_houses(
+            [house["id"] for house in await houses_model.by_owner(self.db, self.current_user["id"])])
 
 
 class ProfileHandler(ProfileBase):

@@ -75,6 +75,7 @@ async def update(tx: Transaction, house_id: int, values: dict, facility_ids: lis
 
 
 async def set_facilities(tx: Transaction, house_id: int, facility_ids: list[int]) -> None:
+    """Replace the listing's facility set with *facility_ids* (duplicates ignored)."""
     await tx.execute("DELETE FROM house_facilities WHERE house_id = %s", house_id)
     if facility_ids:
         await tx.executemany("INSERT INTO house_facilities (house_id, facility_id) VALUES (%s, %s)",
@@ -97,6 +98,7 @@ async def get(db: Database | Transaction, house_id: int) -> dict | None:
 
 
 async def facility_ids(db: Database | Transaction, house_id: int) -> list[int]:
+    """The ids of the listing's facilities, ascending."""
     rows = await db.query("SELECT facility_id FROM house_facilities WHERE house_id = %s ORDER BY facility_id",
                           house_id)
     return [r["facility_id"] for r in rows]

@@ -27,6 +27,7 @@ SEARCH_GENERATION_KEY = "cache:gen:search"
 
 
 def house_key(house_id: int) -> str:
+    """The cache key of one listing page's data: ``cache:house:<id>``."""
     return f"cache:house:{int(house_id)}"
 
 
@@ -62,9 +63,14 @@ class Cache:
     async def invalidate_house(self, house_id: int | None = None) -> None:
         """Make everything a listing change affects fresh: its page, home, all searches,
         and the area choices (they include every city that has an online listing)."""
+        await self.invalidate_houses([] if house_id is None else [house_id])
+
+    async def invalidate_houses(self, house_ids: list[int]) -> None:
+        """:meth:`invalidate_house` for several listings at once (an owner's name, avatar or
+        account status shows on all of theirs), in one round trip."""
         async with self.redis.pipeline(transaction=True) as pipe:
-            if house_id is not None:
-                pipe.delete(house_key(house_id))
+            if house_ids:
+                pipe.delete(*[house_key(i) for i in house_ids])
             pipe.delete(HOME_KEY, AREAS_KEY)
             pipe.incr(SEARCH_GENERATION_KEY)
             await pipe.execute()

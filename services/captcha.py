@@ -28,6 +28,7 @@ def new_captcha_id() -> str:
 
 
 def valid_captcha_id(captcha_id: str) -> bool:
+    """True when *captcha_id* has the shape of an id we hand out (16–64 URL-safe characters)."""
     return bool(CAPTCHA_ID_RE.match(captcha_id or ""))
 
 
@@ -61,4 +62,7 @@ class CaptchaService:
         if not valid_captcha_id(captcha_id):
             return False
         expected = await self.redis.getdel(KEY_PREFIX + captcha_id)
-        return bool(expected) and secrets.compare_digest(expected.upper(), (answer or "").strip().upper())
+        # Compared as bytes: compare_digest raises TypeError for a str with
+        # non-ASCII characters, and anyone can type 中文 into the field.
+        return bool(expected) and secrets.compare_digest(
+            expected.upper().encode(), (answer or "").strip().upper().encode())

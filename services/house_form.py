@@ -10,17 +10,21 @@ import decimal
 from typing import Callable
 
 MAX_PRICE_FEN = 10_000_000  # 100,000 yuan a night
+# Far above any price, far below where the arithmetic gets expensive: "1E+999990"
+# is a valid Decimal whose int() takes tens of seconds of CPU on the event loop,
+# and "1E+100000000" * 100 raises decimal.Overflow.
+MAX_YUAN = decimal.Decimal(10) ** 12
 
 
 def parse_yuan(raw: str) -> int:
     """Fen for a yuan amount such as "188" or "188.50"; raises ValueError for anything else
-    (negative, more than two decimals, not a number)."""
+    (negative, more than two decimals, above 10^12 yuan, not a number)."""
     raw = (raw or "").strip()
     try:
         value = decimal.Decimal(raw)
     except decimal.InvalidOperation:
         raise ValueError(raw)
-    if not value.is_finite() or value < 0 or value.as_tuple().exponent < -2:
+    if not value.is_finite() or value < 0 or value > MAX_YUAN or value.as_tuple().exponent < -2:
         raise ValueError(raw)
     return int(value * 100)
 

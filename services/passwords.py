@@ -17,6 +17,9 @@ import bcrypt
 
 MIN_LENGTH = 8
 MAX_LENGTH = 64
+# bcrypt reads at most 72 bytes, and bcrypt ≥ 5 raises ValueError beyond that
+# instead of truncating: 64 characters of Chinese text are 192 bytes in UTF-8.
+MAX_BYTES = 72
 _COMMON_FILE = Path(__file__).resolve().parent / "data" / "common_passwords.txt"
 
 
@@ -30,11 +33,14 @@ def common_passwords() -> frozenset[str]:
 def password_problem(password: str) -> str | None:
     """Why *password* is not acceptable (a Chinese message), or None when it is.
 
-    Rules: 8–64 characters; at least two of the classes letters, digits, symbols
-    (so not all one class); not in the list of common passwords.
+    Rules: 8–64 characters and at most 72 bytes in UTF-8 (bcrypt's limit); at
+    least two of the classes letters, digits, symbols (so not all one class);
+    not in the list of common passwords.
     """
     if len(password) < MIN_LENGTH or len(password) > MAX_LENGTH:
         return f"密码长度须为 {MIN_LENGTH}–{MAX_LENGTH} 个字符"
+    if len(password.encode()) > MAX_BYTES:
+        return f"密码太长：最多 {MAX_BYTES} 个字节（一个汉字占 3 个字节）"
     classes = sum(bool(re.search(p, password)) for p in (r"[A-Za-z]", r"[0-9]", r"[^A-Za-z0-9]"))
     if classes < 2:
         return "密码不能只由一类字符组成，请混合字母、数字或符号"
@@ -57,10 +63,16 @@ def _dummy_hash() -> bytes:
 
 
 async def check_password(password: str, password_hash: str | None) -> bool:
-    """True when *password* matches *password_hash*; with None, spends the same time and returns False."""
+    """True when *password* matches *password_hash*; with None, spends the same time and returns False.
+
+    A password longer than MAX_BYTES can match no stored hash (none could be
+    made from it), so it is checked, truncated, against the dummy hash: the
+    same time and False, never bcrypt's ValueError.
+    """
     loop = asyncio.get_running_loop()
-    if password_hash is None:
+    encoded = password.encode()
+    if password_hash is None or len(encoded) > MAX_BYTES:
         dummy = await loop.run_in_executor(None, _dummy_hash)
-        await loop.run_in_executor(None, bcrypt.checkpw, password.encode(), dummy)
+        await loop.run_in_executor(None, bcrypt.checkpw, encoded[:MAX_BYTES], dummy)
         return False
-    return await loop.run_in_executor(None, bcrypt.checkpw, password.encode(), password_hash.encode())
+    return await loop.run_in_executor(None, bcrypt.checkpw, encoded, password_hash.encode())

@@ -32,6 +32,7 @@ class Session:
     is_admin: bool = False
 
     def to_json(self) -> str:
+        """The JSON kept in Redis: every field but the token (which is the key)."""
         data = asdict(self)
         del data["token"]
         return json.dumps(data)
@@ -86,12 +87,23 @@ class SessionStore:
         if now >= session.created_at + self.absolute_ttl:
             await self.delete(session)
             return None
-        if touch:
-            session.last_seen = now
-            if ip:
-                session.ip = ip
-            await self.redis.set(SESSION_PREFIX + token, session.to_json(), ex=self._ttl(session, now))
+        if touch and not await self.touch(session, ip=ip, now=now):
+            return None  # revoked between the read and the write
         return session
+
+    async def touch(self, session: Session, *, ip: str = "", now: float | None = None) -> bool:
+        """Slide *session*'s idle TTL forward and update ``last_seen`` (and *ip* when given).
+
+        Writes only when the key still exists (SET … XX): a session that was
+        revoked (logout, password change, account disabled) after it was read
+        stays revoked instead of being written back. Returns False in that case.
+        """
+        now = time.time() if now is None else now
+        session.last_seen = now
+        if ip:
+            session.ip = ip
+        return bool(await self.redis.set(SESSION_PREFIX + session.token, session.to_json(),
+                                         ex=self._ttl(session, now), xx=True))
 
     async def delete(self, session: Session) -> None:
         """End one session (logout)."""

@@ -102,7 +102,9 @@ async def test_book_creates_pending_order_with_price_snapshot_and_nights(app, pa
 @pytest.mark.gen_test
 async def test_book_today_is_allowed(app, party):
     p = await party()
-    order_id_of(await p.book(0, 1))
+    order = await order_row(app, order_id_of(await p.book(0, 1)))
+    assert order["check_in"] == datetime.date.today() and order["nights"] == 1
+    assert await nights_of(app, p.house["id"]) == [(datetime.date.today(), order["id"])]
 
 
 @pytest.mark.gen_test
