@@ -124,7 +124,10 @@ class SessionStore:
             if raw is None:
                 dead.append(token)
                 continue
-            live.append(Session(token=token, **json.loads(raw)))
+            try:
+                live.append(Session(token=token, **json.loads(raw)))
+            except (TypeError, ValueError):  # a corrupt entry is no session: skip it, like get() does
+                dead.append(token)
         if dead:
             await self.redis.srem(key, *dead)
         live.sort(key=lambda s: s.last_seen, reverse=True)

@@ -207,3 +207,14 @@ async def test_session_idle_ttl_and_absolute_lifetime(client, app, login):
 async def test_unknown_page_is_styled_404(client):
     response = await client.get("/no/such/page")
     assert response.code == 404 and "页面不存在" in text(response) and "爱家" in text(response)
+
+
+@pytest.mark.gen_test
+async def test_corrupt_session_entry_is_ignored(client, app, login):
+    user = await make_user(app)
+    session = await login(client, user)
+    other = await app.sessions.create(user["id"])
+    await app.redis.set(f"session:{other.token}", "{not json", ex=100)
+    listed = await app.sessions.list_for_user(user["id"])
+    assert [s.token for s in listed] == [session.token]
+    assert (await client.get("/profile/sessions")).code == 200
