@@ -119,3 +119,12 @@ async def test_real_logins_appear_on_the_audit_page(app, provider, new_client, l
     body = text(await browser.get("/admin/logins"))
     assert body.count('class="login-event"') == 2
     assert 'data-success="1"' in body and 'data-success="0"' in body and "管理后台" in body
+
+
+@pytest.mark.gen_test
+async def test_unicode_digit_page_is_the_first_page(app, provider, new_client, login):
+    user = await make_user(app)
+    event_id = await add_event(app, ip="127.0.0.1", user=user, location="本机")
+    admin, _ = await admin_client(app, new_client, login)
+    page = await admin.get("/admin/logins?page=%C2%B2")
+    assert page.code == 200 and f'data-event-id="{event_id}"' in text(page)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import re
 
@@ -248,3 +249,63 @@ async def test_hidden_listings_are_visible_to_their_owner_only(app, new_client, 
         assert house["title"] not in text(await stranger_client.get("/houses")), status
         assert (await owner_client.get(f"/houses/{house['id']}")).code == 200, status
         assert house["title"] in text(await owner_client.get("/my/houses")), status
+
+
+# -- an edit racing an approval -----------------------------------------------------
+
+# A statement of another connection of this test database that takes a lock on a listing row.
+# Without the PROCESS privilege information_schema.INNODB_TRX is closed to the test account,
+# but PROCESSLIST shows the account's own connections: while our transaction holds the row,
+# such a statement that is still running can only be waiting for that lock.
+LOCKING_HOUSE_STATEMENTS = (
+    "SELECT COUNT(*) FROM information_schema.PROCESSLIST "
+    "WHERE DB = DATABASE() AND ID <> CONNECTION_ID() AND COMMAND = 'Query' AND INFO LIKE %s "
+    "AND (INFO LIKE %s OR INFO LIKE %s OR INFO LIKE %s)")
+
+
+async def wait_for_lock_waiter(app, polls: int = 2000) -> bool:
+    """True once another connection waits on a locked listing row; False after *polls* × 10 ms."""
+    for _ in range(polls):
+        if await app.db.scalar(LOCKING_HOUSE_STATEMENTS, "%houses%", "%FOR UPDATE%", "UPDATE %",
+                               "%LOCK IN SHARE MODE%"):
+            return True
+        await asyncio.sleep(0.01)
+    return False
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_an_edit_racing_an_approval_goes_back_to_review(client, app, login):
+    owner = await make_user(app)
+    house = await make_house(app, owner, status="pending", title="原来的标题")
+    await login(client, owner)
+    # An admin's approval holds the row lock while the owner's edit arrives.
+    async with app.db.transaction() as admin_tx:
+        await admin_tx.queryone("SELECT id FROM houses WHERE id = %s FOR UPDATE", house["id"])
+        await admin_tx.execute("UPDATE houses SET status = 'online' WHERE id = %s", house["id"])
+        edit = asyncio.ensure_future(client.post(f"/houses/{house['id']}/edit",
+                                                 house_form(title="未经审核的新标题")))
+        # The edit has read the row (still pending) and now waits for the lock.
+        assert await wait_for_lock_waiter(app), "the edit never waited for the listing's lock"
+        assert not edit.done()
+    response = await edit
+    assert response.code == 302
+    row = await app.db.queryone("SELECT title, status FROM houses WHERE id = %s", house["id"])
+    assert row["title"] == "未经审核的新标题" and row["status"] == "pending"
+
+
+# -- odd ids and page numbers ---------------------------------------------------------
+
+@pytest.mark.gen_test
+async def test_huge_listing_ids_are_404_for_an_admin(app, new_client, login):
+    huge = "999999999999999999"  # 18 digits: the most the routes accept
+    admin, _ = await admin_client(app, new_client, login)
+    assert (await admin.get(f"/admin/houses/{huge}")).code == 404
+    for action in ("approve", "reject", "offline"):
+        assert (await admin.post(f"/admin/houses/{huge}/{action}", {"reason": "理由"})).code == 404, action
+    assert await app.db.scalar("SELECT COUNT(*) FROM admin_actions") == 0
+
+
+@pytest.mark.gen_test
+async def test_unicode_digit_page_of_the_house_list_is_the_first_page(app, new_client, login):
+    admin, _ = await admin_client(app, new_client, login)
+    assert (await admin.get("/admin/houses?page=%C2%B2")).code == 200

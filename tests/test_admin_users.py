@@ -143,3 +143,19 @@ async def test_disabling_drops_every_cached_listing_page_of_the_user(app, new_cl
     assert await app.redis.exists(*keys) == 0
     for house in houses:
         assert (await visitor.get(f"/houses/{house['id']}")).code == 404
+
+
+@pytest.mark.gen_test
+async def test_huge_user_ids_are_404(app, new_client, login):
+    huge = "999999999999999999"  # 18 digits: the most the routes accept
+    admin, _ = await admin_client(app, new_client, login)
+    assert (await admin.get(f"/admin/users/{huge}")).code == 404
+    for action in ("disable", "enable"):
+        assert (await admin.post(f"/admin/users/{huge}/{action}", {})).code == 404, action
+    assert await app.db.scalar("SELECT COUNT(*) FROM admin_actions") == 0
+
+
+@pytest.mark.gen_test
+async def test_unicode_digit_page_of_the_user_list_is_the_first_page(app, new_client, login):
+    admin, _ = await admin_client(app, new_client, login)
+    assert (await admin.get("/admin/users?page=%C2%B2")).code == 200

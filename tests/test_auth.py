@@ -6,7 +6,9 @@ import re
 
 import pytest
 
+from handlers.auth import BAD_CREDENTIALS
 from handlers.base import SESSION_COOKIE, safe_next
+from services.passwords import check_password, password_problem
 from tests.utils.client import text
 from tests.utils.factories import PASSWORD, make_user, next_mobile
 
@@ -36,7 +38,7 @@ async def test_register_logs_in_and_redirects(client, app):
     response, form = await register(client, app)
     assert response.code == 302 and response.headers["Location"] == "/"
     user = await app.db.queryone("SELECT * FROM users WHERE mobile = %s", form["mobile"])
-    assert user is not None and user["password_hash"].startswith("$2b$12$")
+    assert user is not None and user["password_hash"].startswith(f"$2b${app.config.bcrypt_rounds:02d}$")
     home = text(await client.get("/"))
     assert user["name"] in home and "注册成功" in home
     # The default name is not the mobile: pages show names to everyone.
@@ -218,3 +220,78 @@ async def test_corrupt_session_entry_is_ignored(client, app, login):
     listed = await app.sessions.list_for_user(user["id"])
     assert [s.token for s in listed] == [session.token]
     assert (await client.get("/profile/sessions")).code == 200
+
+
+# -- inputs that used to crash the checks ---------------------------------------
+
+# 31 characters (within 8–64) but 91 bytes: past bcrypt's 72.
+LONG_PASSWORD = "密" * 30 + "1"
+
+
+@pytest.mark.gen_test
+async def test_non_ascii_captcha_answer_is_a_wrong_answer(client, app):
+    captcha_id, _ = await captcha_for(client, app)
+    mobile = next_mobile()
+    response = await client.post("/register", dict(mobile=mobile, password="Good#pass123",
+                                                   password2="Good#pass123", captcha_id=captcha_id,
+                                                   captcha="中文"))
+    assert response.code == 400 and "图片验证码错误" in text(response)
+    assert await app.db.scalar("SELECT COUNT(*) FROM users WHERE mobile = %s", mobile) == 0
+
+
+def test_password_over_72_bytes_is_refused_by_the_rules():
+    assert "72" in password_problem(LONG_PASSWORD)
+    assert "72" in password_problem("密码" * 12 + "1")  # 73 bytes
+    assert password_problem("密码" * 11 + "1a") is None  # 68 bytes
+
+
+@pytest.mark.gen_test
+async def test_check_password_with_an_over_long_password_is_false_not_an_error(app):
+    user = await make_user(app)
+    assert await check_password(LONG_PASSWORD, user["password_hash"]) is False
+    assert await check_password(LONG_PASSWORD, None) is False
+    assert await check_password(PASSWORD, user["password_hash"]) is True
+
+
+@pytest.mark.gen_test
+async def test_register_login_and_password_change_with_an_over_long_password(client, app, login):
+    captcha_id, answer = await captcha_for(client, app)
+    mobile = next_mobile()
+    response = await client.post("/register", dict(mobile=mobile, password=LONG_PASSWORD,
+                                                   password2=LONG_PASSWORD, captcha_id=captcha_id,
+                                                   captcha=answer))
+    assert response.code == 400 and "72 个字节" in text(response)
+    assert await app.db.scalar("SELECT COUNT(*) FROM users WHERE mobile = %s", mobile) == 0
+
+    user = await make_user(app)
+    response = await client.post("/login", dict(mobile=user["mobile"], password=LONG_PASSWORD))
+    assert response.code == 400 and BAD_CREDENTIALS in text(response)
+
+    await login(client, user)
+    response = await client.post("/profile/password", dict(old_password=LONG_PASSWORD,
+                                                          new_password="Other#pass2025"))
+    assert response.code == 400 and "当前密码不正确" in text(response)
+    response = await client.post("/profile/password", dict(old_password=PASSWORD, new_password=LONG_PASSWORD))
+    assert response.code == 400 and "72 个字节" in text(response)
+    unchanged = await app.db.scalar("SELECT password_hash FROM users WHERE id = %s", user["id"])
+    assert unchanged == user["password_hash"]
+
+
+# -- a revoked session stays revoked ----------------------------------------------
+
+@pytest.mark.gen_test
+async def test_a_session_revoked_while_in_use_is_not_written_back(app):
+    user = await make_user(app)
+    session = await app.sessions.create(user["id"], ip="127.0.0.1", user_agent="t")
+    # A request has read the session (prepare) when the password change revokes it...
+    loaded = await app.sessions.get(session.token, touch=False)
+    assert loaded is not None
+    assert await app.sessions.revoke_user(user["id"]) == 1
+    # ...and its sliding-TTL write must not bring it back.
+    assert await app.sessions.touch(loaded, ip="127.0.0.2") is False
+    assert await app.redis.exists(f"session:{session.token}") == 0
+    assert await app.sessions.get(session.token) is None
+    # A live session is still touched.
+    live = await app.sessions.create(user["id"])
+    assert await app.sessions.touch(live, ip="10.0.0.9") is True
+    assert (await app.sessions.get(live.token, touch=False)).ip == "10.0.0.9"

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import decimal
 import io
 import re
 
 import pytest
 from PIL import Image
 
+from handlers.base import page_number, small_int
 from services import cache as cache_keys
+from services.house_form import parse_yuan
 from tests.utils.client import json_body, text
 from tests.utils.factories import house_form, make_house, make_user
+
+HUGE_ID = "999999999999999999"  # 18 digits: the most the routes accept
 
 
 def jpeg_bytes(size=(800, 600), color=(200, 120, 40)) -> bytes:
@@ -106,11 +111,11 @@ async def test_publish_validation(owner_client, app, field, value, message):
 
 
 @pytest.mark.gen_test
-async def test_publish_requires_login(client):
+async def test_publish_requires_login(client, app):
+    # tornado.web.authenticated redirects a GET to the login page but refuses any other method.
     response = await client.post("/houses/new", house_form())
-    assert response.code in (302, 403)
-    if response.code == 302:
-        assert response.headers["Location"].startswith("/login")
+    assert response.code == 403
+    assert await app.db.scalar("SELECT COUNT(*) FROM houses") == 0
 
 
 # -- edit / delete / ownership ----------------------------------------------
@@ -491,3 +496,63 @@ async def test_api_areas_and_houses(app, client, search_data):
     assert result["total"] == 3 and [h["price_fen"] for h in result["houses"]] == [10000, 30000, 90000]
     bad = await client.get("/api/v1/houses?price_min=abc")
     assert bad.code == 400 and "error" in json_body(bad)
+
+
+# -- digit-like characters, long digit strings, huge numbers and ids ----------------
+
+def test_small_int_and_page_number_refuse_what_int_would_refuse():
+    assert small_int("42") == 42
+    for raw in ("²", "１２", "٣", "", None, "-1", "1.5", "9" * 19, "9" * 5000):
+        assert small_int(raw) is None, raw
+    assert page_number("3", 500) == 3
+    assert page_number("9999", 500) == 500
+    for raw in ("²", "0", "", "x", "9" * 5000):
+        assert page_number(raw, 500) == 1, raw
+
+
+@pytest.mark.gen_test
+async def test_unicode_digits_in_search_and_publish_are_not_a_500(client, app, login):
+    user = await make_user(app)
+    await make_house(app, user)
+    assert (await client.get("/houses?page=%C2%B2&facility=%C2%B2")).code == 200
+    assert (await client.get("/houses?facility=" + "9" * 5000)).code == 200
+    api = await client.get("/api/v1/houses?page=%C2%B2")
+    assert api.code == 200 and json_body(api)["page"] == 1
+    await login(client, user)
+    refused = await client.post("/houses/new", [*house_form().items(), ("facility", "²")])
+    assert refused.code == 400 and "设施选项无效" in text(refused)
+    assert await app.db.scalar("SELECT COUNT(*) FROM houses WHERE owner_id = %s", user["id"]) == 1
+
+
+def test_parse_yuan_refuses_huge_exponents_before_any_arithmetic():
+    # Multiplying 1E+100000000 by 100 or turning it into an int would take minutes and
+    # gigabytes. Under a context whose exponent limit is tiny, any such arithmetic raises
+    # decimal.Overflow instead, so a ValueError here means the value was refused first.
+    with decimal.localcontext() as ctx:
+        ctx.Emax = 20
+        ctx.traps[decimal.Overflow] = True
+        for raw in ("1E+999990", "1E+100000000", "1000000000000.01"):
+            with pytest.raises(ValueError):
+                parse_yuan(raw)
+        assert parse_yuan("1e2") == 10000 and parse_yuan("188.5") == 18850
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("query", ["price_min=1E%2B999990", "price_max=1E%2B100000000"])
+async def test_search_with_a_huge_price_is_a_400(client, query):
+    response = await client.get(f"/houses?{query}")
+    assert response.code == 400 and "价格须为" in text(response)
+    assert (await client.get(f"/api/v1/houses?{query}")).code == 400
+
+
+@pytest.mark.gen_test
+async def test_huge_listing_and_photo_ids_are_404(client, app, login):
+    owner = await make_user(app)
+    house = await make_house(app, owner)
+    for path in (f"/houses/{HUGE_ID}", f"/api/v1/houses/{HUGE_ID}/availability"):
+        assert (await client.get(path)).code == 404, path
+    await login(client, owner)
+    assert (await client.get(f"/houses/{HUGE_ID}/edit")).code == 404
+    for path in (f"/houses/{HUGE_ID}/edit", f"/houses/{HUGE_ID}/delete",
+                 f"/houses/{house['id']}/images/{HUGE_ID}/delete", f"/houses/{house['id']}/images/{HUGE_ID}/cover"):
+        assert (await client.post(path, house_form())).code == 404, path

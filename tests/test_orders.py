@@ -647,3 +647,22 @@ async def test_edit_keeps_bookings_and_invalidates_listing_page(app, party):
     page = text(await p.anon.get(f"/houses/{p.house['id']}"))
     assert "三室一厅" in page and 'data-price-fen="50000"' in page
     assert (await order_row(app, order_id))["price_fen"] == 28800
+
+
+@pytest.mark.gen_test
+async def test_huge_order_and_listing_ids_are_404(app, party):
+    huge = "999999999999999999"  # 18 digits: the most the routes accept
+    p = await party()
+    assert (await p.gc.get(f"/orders/{huge}")).code == 404
+    for path in (f"/houses/{huge}/book", f"/orders/{huge}/cancel", f"/orders/{huge}/accept",
+                 f"/orders/{huge}/review"):
+        response = await p.gc.post(path, dict(sd=iso(1), ed=iso(2), rating="5", comment="好"))
+        assert response.code == 404, path
+    assert await app.db.scalar("SELECT COUNT(*) FROM orders") == 0
+
+
+@pytest.mark.gen_test
+async def test_unicode_digit_page_of_my_orders_is_the_first_page(app, party):
+    p = await party()
+    response = await p.gc.get("/my/orders?page=%C2%B2")
+    assert response.code == 200
