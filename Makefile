@@ -7,7 +7,10 @@ PY := $(VENV)/bin/python
 PYTHON ?= python3
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-unit test-e2e services stop migrate seed vendor bench clean-test-dbs
+# Parallel workers for the unit suite (pytest-xdist); each has its own database and Redis db.
+TEST_WORKERS ?= auto
+
+.PHONY: run test test-unit test-e2e test-stress services stop migrate seed vendor bench clean-test-dbs
 
 $(STAMP): requirements.txt requirements-test.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,12 +40,19 @@ test: $(STAMP)
 	$(MAKE) --no-print-directory test-unit
 	$(MAKE) --no-print-directory test-e2e
 
+# In random order (pytest-randomly; the seed is printed, `-p randomly --randomly-seed=N` repeats it).
 test-unit: $(STAMP)
-	$(PY) -m pytest tests --ignore=tests/e2e -q
+	$(PY) -m pytest tests --ignore=tests/e2e -q -n $(TEST_WORKERS)
 
-# Playwright and pytest-tornado cannot share a process (STYLE.md): a second run without the plugin.
+# Playwright and pytest-tornado cannot share a process (Playwright's loop breaks
+# io_loop.run_sync): a second run without the plugin.
 test-e2e: $(STAMP)
 	$(PY) -m pytest tests/e2e -q -p no:tornado
+
+# The unit suite three times in random order beside a CPU hog per core; reports every failure.
+test-stress: $(STAMP)
+	scripts/services.sh start >/dev/null
+	scripts/test-stress.sh
 
 vendor:
 	scripts/vendor.sh
@@ -50,3 +60,9 @@ vendor:
 bench: $(STAMP) services
 	$(PY) bench/iplookup.py
 	$(PY) bench/booking_race.py
+
+# Drop throw-away test databases left behind by killed test runs.
+clean-test-dbs:
+	mariadb --no-defaults --socket=var/run/mysqld.sock -uroot -N -e \
+	  "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE 'ihome\_test%'" \
+	  | while read -r db; do mariadb --no-defaults --socket=var/run/mysqld.sock -uroot -e "DROP DATABASE \`$$db\`"; done

@@ -25,6 +25,9 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6380/0"
 DEFAULT_IPLOOKUP_URL = "http://ip-api.com/json/{ip}?lang=zh-CN"
 DEFAULT_IPLOOKUP_FIELDS = "country=country,province=regionName,city=city,status=status:success"
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "please-change-me"}
+# bcrypt cost: production never goes below 12; tests may go down to bcrypt's minimum, 4.
+PRODUCTION_MIN_BCRYPT_ROUNDS = 12
+BCRYPT_ROUNDS_RANGE = (4, 31)
 
 
 class ConfigError(Exception):
@@ -157,11 +160,27 @@ def _limits_from_env(environ: Mapping[str, str]) -> Limits:
     return Limits(**values)
 
 
+def _bcrypt_rounds(raw: str, env: str) -> int:
+    """IHOME_BCRYPT_ROUNDS as an int in bcrypt's range; production refuses less than 12."""
+    low, high = BCRYPT_ROUNDS_RANGE
+    try:
+        rounds = int(raw)
+    except ValueError:
+        raise ConfigError(f"IHOME_BCRYPT_ROUNDS must be a whole number, got {raw!r}")
+    if not low <= rounds <= high:
+        raise ConfigError(f"IHOME_BCRYPT_ROUNDS must be between {low} and {high}, got {rounds}")
+    if env == "production" and rounds < PRODUCTION_MIN_BCRYPT_ROUNDS:
+        raise ConfigError(f"production needs IHOME_BCRYPT_ROUNDS of at least {PRODUCTION_MIN_BCRYPT_ROUNDS}, "
+                          f"got {rounds}")
+    return rounds
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Build :class:`Settings` from *environ* (default ``os.environ``).
 
     Raises :class:`ConfigError` for an unknown ``IHOME_ENV``, a malformed URL or
-    number, or production without a real ``IHOME_COOKIE_SECRET``.
+    number, production without a real ``IHOME_COOKIE_SECRET``, or a bcrypt cost
+    (``IHOME_BCRYPT_ROUNDS``) outside 4–31, or below 12 in production.
     """
     env_vars = os.environ if environ is None else environ
     env = env_vars.get("IHOME_ENV", "development")
@@ -176,6 +195,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         port = int(env_vars.get("IHOME_PORT", "8000"))
     except ValueError:
         raise ConfigError("IHOME_PORT must be a port number")
+    bcrypt_rounds = _bcrypt_rounds(env_vars.get("IHOME_BCRYPT_ROUNDS", str(PRODUCTION_MIN_BCRYPT_ROUNDS)), env)
     settings = Settings(
         env=env,
         mysql_url=env_vars.get("IHOME_MYSQL_URL", DEFAULT_MYSQL_URL),
@@ -188,6 +208,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         xheaders=_bool(env_vars.get("IHOME_XHEADERS", "0")),
         iplookup_url=env_vars.get("IHOME_IPLOOKUP_URL", DEFAULT_IPLOOKUP_URL),
         iplookup_fields=env_vars.get("IHOME_IPLOOKUP_FIELDS", DEFAULT_IPLOOKUP_FIELDS),
+        bcrypt_rounds=bcrypt_rounds,
         limits=_limits_from_env(env_vars),
     )
     settings.mysql  # validate the URL now, not at first query
@@ -203,6 +224,7 @@ def test_settings(**overrides) -> Settings:
         cookie_secret=secrets.token_urlsafe(48),
         media_dir=VAR_DIR / "test-media",
         iplookup_url="http://127.0.0.1:9/{ip}",  # tests point this at their own provider
+        bcrypt_rounds=BCRYPT_ROUNDS_RANGE[0],  # bcrypt's cheapest cost: hashing is not what tests test
     )
     return base.replace(**overrides)
 

@@ -2,8 +2,8 @@
 
 Starts the real application on a free loopback port against a scratch MariaDB
 database (``ihome_test_bench_<pid>``: created, migrated, seeded with areas and
-facilities, dropped afterwards) and a scratch Redis database (flushed before and
-after), then runs the race a few times on fresh listings. For each round it prints
+facilities, dropped afterwards — tests/utils/testdb.py, the routine the tests use)
+and a scratch Redis database (flushed before and after), then runs the race a few times on fresh listings. For each round it prints
 the orders created, the status codes seen and the per-request latency (min /
 median / max, ms, measured by the client from sending to the answer); then the
 same figures over all rounds (after a warm-up round) and, for scale, one uncontended booking. It prints
@@ -29,7 +29,6 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import pymysql  # noqa: E402
 import tornado.httpserver  # noqa: E402
 import tornado.netutil  # noqa: E402
 from tornado.httpclient import AsyncHTTPClient  # noqa: E402
@@ -37,9 +36,8 @@ from tornado.httpclient import AsyncHTTPClient  # noqa: E402
 import server  # noqa: E402
 from config import test_settings  # noqa: E402
 from models import houses as houses_model  # noqa: E402
-from models.schema import apply_migrations  # noqa: E402
-from models.seed import seed_areas, seed_facilities  # noqa: E402
 from tests.utils.client import Client  # noqa: E402
+from tests.utils.testdb import throwaway_database  # noqa: E402
 
 HOUSE = dict(title="压测房源", description="", price_fen=30000, area_id=110105, address="朝阳区压测路 1 号",
              room_count=1, acreage=40, unit="", capacity=2, beds="", deposit_fen=0, min_days=1, max_days=0)
@@ -130,7 +128,6 @@ async def run(settings, rounds: int, guests: int) -> None:
         http.close()
         http_server.stop()
         await http_server.close_all_connections()
-        await app.redis.flushdb()
         await server.close_app(app)
 
 
@@ -147,33 +144,10 @@ def main() -> int:
     logging.getLogger("tornado.access").setLevel(logging.ERROR)
     logging.getLogger("tornado.general").setLevel(logging.ERROR)
 
-    settings = test_settings(redis_url=args.redis_url)
-    db_name = f"ihome_test_bench_{os.getpid()}"
-    p = settings.mysql
-    conn = pymysql.connect(host=p.host, port=p.port, user=p.user, password=p.password, autocommit=True)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(f"CREATE DATABASE `{db_name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-        settings = settings.replace(mysql_url=settings.mysql.url(db_name),
-                                    media_dir=ROOT / "var" / "bench-media")
-        apply_migrations(settings.mysql_url)
-
-        async def prepare():
-            db = await server.create_database(settings)
-            try:
-                await seed_areas(db, progress=False)
-                await seed_facilities(db)
-            finally:
-                await db.close()
-            redis = server.create_redis(settings)
-            await redis.flushdb()
-            await redis.aclose()
-        asyncio.run(prepare())
+    base = test_settings(redis_url=args.redis_url, media_dir=ROOT / "var" / "bench-media")
+    db_number = int(urlsplit(args.redis_url).path.strip("/"))
+    with throwaway_database(f"ihome_test_bench_{os.getpid()}", base=base, redis_db=db_number) as settings:
         asyncio.run(run(settings, args.rounds, args.guests))
-    finally:
-        with conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{db_name}`")
-        conn.close()
     return 0
 
 

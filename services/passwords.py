@@ -1,16 +1,24 @@
 """Password rules and bcrypt hashing, off the event loop.
 
 bcrypt at cost 12 takes about a quarter of a second of CPU, so both hashing and
-checking run in the default executor. :func:`check_password` with ``None`` for
-the hash checks against a dummy hash, so an unknown account costs the same time
-as a wrong password and timing does not reveal which mobiles are registered.
+checking run in an executor of their own: at most ``cores - 1`` threads (at least
+one), so a burst of logins can never take every core from the event loop and the
+rest of the site keeps answering. :func:`check_password` with ``None`` for the
+hash checks against a dummy hash of the same cost, so an unknown account costs
+the same time as a wrong password and timing does not reveal which mobiles are
+registered.
+
+The cost comes from configuration (``Settings.bcrypt_rounds``): production refuses
+anything below 12 at start-up (config.py); the test suite uses a low cost.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import bcrypt
@@ -20,6 +28,7 @@ MAX_LENGTH = 64
 # bcrypt reads at most 72 bytes, and bcrypt ≥ 5 raises ValueError beyond that
 # instead of truncating: 64 characters of Chinese text are 192 bytes in UTF-8.
 MAX_BYTES = 72
+DEFAULT_ROUNDS = 12
 _COMMON_FILE = Path(__file__).resolve().parent / "data" / "common_passwords.txt"
 
 
@@ -49,30 +58,45 @@ def password_problem(password: str) -> str | None:
     return None
 
 
-async def hash_password(password: str, rounds: int = 12) -> str:
-    """bcrypt hash (cost *rounds*, at least 12) of *password*, computed in an executor."""
-    salt = bcrypt.gensalt(rounds=max(12, rounds))
-    loop = asyncio.get_running_loop()
-    hashed = await loop.run_in_executor(None, bcrypt.hashpw, password.encode(), salt)
+@functools.lru_cache(maxsize=1)
+def bcrypt_executor() -> ThreadPoolExecutor:
+    """The threads bcrypt runs on: ``cores - 1`` of them (at least 1), made on first use.
+
+    bcrypt releases the GIL, so each thread can take a whole core; leaving one
+    core free keeps the event loop answering pages during a burst of logins.
+    """
+    workers = max(1, (os.cpu_count() or 2) - 1)
+    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bcrypt")
+
+
+async def _run(fn, *args):
+    return await asyncio.get_running_loop().run_in_executor(bcrypt_executor(), fn, *args)
+
+
+async def hash_password(password: str, rounds: int = DEFAULT_ROUNDS) -> str:
+    """bcrypt hash (cost *rounds*, 4–31, from ``Settings.bcrypt_rounds``) of *password*, off the event loop."""
+    salt = bcrypt.gensalt(rounds=rounds)
+    hashed = await _run(bcrypt.hashpw, password.encode(), salt)
     return hashed.decode()
 
 
-@functools.lru_cache(maxsize=1)
-def _dummy_hash() -> bytes:
-    return bcrypt.hashpw(b"not-a-real-password", bcrypt.gensalt(rounds=12))
+@functools.lru_cache(maxsize=4)
+def _dummy_hash(rounds: int) -> bytes:
+    return bcrypt.hashpw(b"not-a-real-password", bcrypt.gensalt(rounds=rounds))
 
 
-async def check_password(password: str, password_hash: str | None) -> bool:
+async def check_password(password: str, password_hash: str | None, *, rounds: int = DEFAULT_ROUNDS) -> bool:
     """True when *password* matches *password_hash*; with None, spends the same time and returns False.
 
-    A password longer than MAX_BYTES can match no stored hash (none could be
-    made from it), so it is checked, truncated, against the dummy hash: the
-    same time and False, never bcrypt's ValueError.
+    *rounds* is the configured cost, used for the dummy hash so that an unknown
+    account takes as long as a known one. A password longer than MAX_BYTES can
+    match no stored hash (none could be made from it), so it is checked,
+    truncated, against the dummy hash: the same time and False, never bcrypt's
+    ValueError.
     """
-    loop = asyncio.get_running_loop()
     encoded = password.encode()
     if password_hash is None or len(encoded) > MAX_BYTES:
-        dummy = await loop.run_in_executor(None, _dummy_hash)
-        await loop.run_in_executor(None, bcrypt.checkpw, encoded[:MAX_BYTES], dummy)
+        dummy = await _run(_dummy_hash, rounds)
+        await _run(bcrypt.checkpw, encoded[:MAX_BYTES], dummy)
         return False
-    return await loop.run_in_executor(None, bcrypt.checkpw, encoded, password_hash.encode())
+    return await _run(bcrypt.checkpw, encoded, password_hash.encode())

@@ -1,11 +1,15 @@
 """Fixtures: a throw-away MariaDB database and a Redis db for this pytest process.
 
 `make test` starts the local MariaDB and Redis (scripts/services.sh). Each pytest
-process creates its own database ``ihome_test_<pid>``, applies the migrations,
-seeds the real areas and the facility catalogue, and drops it at the end. Every
-test starts from empty user tables and an empty Redis db (IHOME_TEST_REDIS_DB,
-default 1). The aiomysql pool and Redis client are built on the test's own loop
-(STYLE.md) through the sync ``app`` fixture that pytest-tornado uses.
+process (each pytest-xdist worker) creates its own database ``ihome_test_<pid>``
+through tests/utils/testdb.py — migrated, seeded with the real areas and the
+facility catalogue — and drops it at the end. Every test starts from empty user
+tables and an empty Redis db: IHOME_TEST_REDIS_DB (default 1) plus the xdist
+worker index, so parallel workers never flush each other's keys.
+
+The aiomysql pool and Redis client are built on the test's own loop through the
+sync ``app`` fixture that pytest-tornado uses: a pool made on another loop fails
+with "attached to a different loop", an unclosed one warns.
 """
 
 from __future__ import annotations
@@ -13,21 +17,15 @@ from __future__ import annotations
 import asyncio
 import os
 
-import pymysql
 import pytest
 
 import server
 from config import test_settings
-from models.db import create_database
-from models.schema import apply_migrations
-from models.seed import seed_areas, seed_facilities
+from tests.utils import testdb
 from tests.utils.client import Client
 
-REDIS_DB = int(os.environ.get("IHOME_TEST_REDIS_DB", "1"))
-
-# Children first, so foreign keys never stop a delete.
-MUTABLE_TABLES = ("admin_actions", "login_events", "reviews", "booked_nights", "orders",
-                  "house_images", "house_facilities", "houses", "users")
+# Seeded once per process and never written by tests; every other table is emptied before each test.
+STATIC_TABLES = {"areas", "facilities"}
 
 
 def pytest_configure(config):
@@ -36,44 +34,13 @@ def pytest_configure(config):
     asyncio.set_event_loop(None)
 
 
-def _server_connection(settings):
-    p = settings.mysql
-    return pymysql.connect(host=p.host, port=p.port, user=p.user, password=p.password, autocommit=True)
-
-
 @pytest.fixture(scope="session")
 def base_settings(tmp_path_factory):
-    """Settings pointing at this process's fresh, migrated and seeded test database."""
-    settings = test_settings()
+    """Settings pointing at this process's fresh, migrated and seeded test database and Redis db."""
     db_name = f"ihome_test_{os.getpid()}"
-    conn = _server_connection(settings)
-    with conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS `{db_name}`")
-        cur.execute(f"CREATE DATABASE `{db_name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-    redis_base = settings.redis_url.rsplit("/", 1)[0]
-    settings = settings.replace(mysql_url=settings.mysql.url(db_name),
-                                redis_url=f"{redis_base}/{REDIS_DB}",
-                                media_dir=tmp_path_factory.mktemp("media"))
-    apply_migrations(settings.mysql_url)
-
-    async def seed():
-        db = await create_database(settings)
-        try:
-            await seed_areas(db, progress=False)
-            await seed_facilities(db)
-        finally:
-            await db.close()
-    # A private loop, not asyncio.run(): that would unset the current loop that
-    # pytest-tornado's io_loop fixture may already have installed for this test.
-    loop = asyncio.new_event_loop()
-    try:
-        loop.run_until_complete(seed())
-    finally:
-        loop.close()
-    yield settings
-    with conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS `{db_name}`")
-    conn.close()
+    base = test_settings(media_dir=tmp_path_factory.mktemp("media"))
+    with testdb.throwaway_database(db_name, base=base, redis_db=testdb.redis_db_number()) as settings:
+        yield settings
 
 
 @pytest.fixture
@@ -83,8 +50,18 @@ def settings(base_settings):
 
 
 async def _reset(app) -> None:
-    for table in MUTABLE_TABLES:
-        await app.db.execute(f"DELETE FROM {table}")
+    """Empty every table a test can write (whatever migrations added) and this process's Redis db."""
+    tables = [row["name"] for row in await app.db.query(
+        "SELECT table_name AS name FROM information_schema.tables "
+        "WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE'")]
+    mutable = [t for t in tables if t not in STATIC_TABLES and not t.startswith(("_yoyo", "yoyo"))]
+    async with app.db.transaction() as tx:  # one connection, so the session variable applies
+        await tx.execute("SET FOREIGN_KEY_CHECKS = 0")
+        try:
+            for table in mutable:
+                await tx.execute(f"DELETE FROM `{table}`")
+        finally:
+            await tx.execute("SET FOREIGN_KEY_CHECKS = 1")
     await app.redis.flushdb()
 
 

@@ -216,7 +216,7 @@ async def test_password_change_revokes_other_sessions(app, client, new_client, l
     assert (await phone.get("/profile")).code == 302
     # The new password works, the old one does not.
     row = await fresh_user(app, user["id"])
-    assert row["password_hash"] != user["password_hash"] and row["password_hash"].startswith("$2b$12$")
+    assert row["password_hash"] != user["password_hash"] and row["password_hash"].startswith(f"$2b${app.config.bcrypt_rounds:02d}$")
     browser = new_client()
     assert (await browser.post("/login", {"mobile": user["mobile"], "password": PASSWORD})).code == 400
     assert (await browser.post("/login", {"mobile": user["mobile"], "password": NEW_PASSWORD})).code == 302

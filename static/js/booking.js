@@ -72,13 +72,30 @@
       } else {
         ed.value = cell.dataset.date;
       }
-      update();
+      changed();
     });
   });
 
-  sd.addEventListener('change', update);
-  ed.addEventListener('change', update);
-  sd.addEventListener('input', update);
-  ed.addEventListener('input', update);
+  // The server's messages (a refused booking) describe the dates it was sent: once the
+  // guest changes a date they are stale, so they go and the live checks take over.
+  var serverErrors = box.querySelectorAll('.field-error');
+  function dropServerErrors() {
+    serverErrors.forEach(function (el) { el.remove(); });
+    serverErrors = [];
+    sd.classList.remove('is-invalid');
+    ed.classList.remove('is-invalid');
+  }
+  function changed() { dropServerErrors(); update(); }
+
+  sd.addEventListener('change', changed);
+  ed.addEventListener('change', changed);
+  sd.addEventListener('input', changed);
+  ed.addEventListener('input', changed);
   update();
+  if (serverErrors.length) {
+    // The server already said what is wrong; don't repeat it in other words.
+    if (clash) { clash.classList.add('d-none'); }
+    // On phones the booking card sits below the whole description: bring the message into view.
+    box.scrollIntoView({ block: 'center' });
+  }
 })();

@@ -2,7 +2,7 @@
 
 These tests run in their own pytest process without pytest-tornado
 (``make test-e2e``: ``pytest tests/e2e -p no:tornado``), because Playwright's
-loop and pytest-tornado's ``io_loop`` cannot share a process (STYLE.md).
+loop and pytest-tornado's ``io_loop`` cannot share a process.
 
 - ``live_server`` (session): a fresh database ``ihome_test_e2e_<pid>`` (migrated,
   real areas and the facility catalogue seeded), an empty Redis db
@@ -18,8 +18,6 @@ loop and pytest-tornado's ``io_loop`` cannot share a process (STYLE.md).
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import os
 import re
 import secrets
@@ -40,14 +38,12 @@ import redis
 from playwright.sync_api import sync_playwright
 
 from config import test_settings
-from models.db import create_database
-from models.schema import apply_migrations
-from models.seed import seed_areas, seed_facilities
 from tests.e2e import helpers
+from tests.utils import testdb
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
-REDIS_DB = int(os.environ.get("IHOME_TEST_REDIS_DB", "6"))
+REDIS_DB = testdb.redis_db_number(default=6)  # IHOME_TEST_REDIS_DB when set
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0
 
@@ -83,26 +79,6 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _mysql_server(params) -> pymysql.Connection:
-    return pymysql.connect(host=params.host, port=params.port, user=params.user,
-                           password=params.password, autocommit=True)
-
-
-def _seed(settings) -> None:
-    async def run():
-        database = await create_database(settings)
-        try:
-            await seed_areas(database, progress=False)
-            await seed_facilities(database)
-        finally:
-            await database.close()
-    # In a thread of its own: once Playwright's sync API has started (the browser
-    # fixture may be set up first), this thread counts as running an event loop
-    # and asyncio.run() refuses to start here.
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        pool.submit(lambda: asyncio.run(run())).result()
-
-
 def _server_env(server: LiveServer) -> dict[str, str]:
     # Nothing of the caller's own IHOME_* configuration may leak into the server under test.
     env = {k: v for k, v in os.environ.items() if not k.startswith("IHOME_")}
@@ -112,6 +88,7 @@ def _server_env(server: LiveServer) -> dict[str, str]:
         IHOME_REDIS_URL=server.redis_url,
         IHOME_MEDIA_DIR=str(server.media_dir),
         IHOME_COOKIE_SECRET=secrets.token_urlsafe(36),  # 48 characters
+        IHOME_BCRYPT_ROUNDS="4",  # bcrypt's cheapest cost: the browser tests test pages, not hashing
         # A dead port: the IP lookup fails at once and the offline fallback answers.
         IHOME_IPLOOKUP_URL="http://127.0.0.1:9/{ip}",
         # Every browser test comes from 127.0.0.1 within one server's lifetime; the
@@ -158,25 +135,12 @@ def _stop(server: LiveServer) -> int | None:
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory):
     """``server.py`` running on a free port against a fresh database and an empty Redis db."""
-    base = test_settings()
-    params = base.mysql
     db_name = f"ihome_test_e2e_{os.getpid()}"
-    redis_url = f"{base.redis_url.rsplit('/', 1)[0]}/{REDIS_DB}"
     workdir = tmp_path_factory.mktemp("e2e-server")
-    server = LiveServer(url=f"http://127.0.0.1:{_free_port()}", mysql_url=params.url(db_name),
-                        redis_url=redis_url, media_dir=workdir / "media", db_name=db_name,
-                        log_path=workdir / "server.log")
-
-    conn = _mysql_server(params)
-    with conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS `{db_name}`")
-        cur.execute(f"CREATE DATABASE `{db_name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-    try:
-        apply_migrations(server.mysql_url)
-        _seed(base.replace(mysql_url=server.mysql_url, redis_url=redis_url))
-        with redis.Redis.from_url(redis_url) as r:
-            r.flushdb()
-
+    with testdb.throwaway_database(db_name, redis_db=REDIS_DB) as settings:
+        server = LiveServer(url=f"http://127.0.0.1:{_free_port()}", mysql_url=settings.mysql_url,
+                            redis_url=settings.redis_url, media_dir=workdir / "media", db_name=db_name,
+                            log_path=workdir / "server.log")
         port = int(server.url.rsplit(":", 1)[1])
         with open(server.log_path, "wb") as log_file:
             server.process = subprocess.Popen(
@@ -184,7 +148,7 @@ def live_server(tmp_path_factory):
                 stdout=log_file, stderr=subprocess.STDOUT)
         try:
             _wait_until_up(server)
-            helpers.configure(redis_url)
+            helpers.configure(server.redis_url)
             yield server
         finally:
             helpers.configure(None)
@@ -193,12 +157,6 @@ def live_server(tmp_path_factory):
         assert code == 0, (f"server.py did not shut down cleanly on SIGTERM "
                            f"({'killed after %.0f s' % STOP_TIMEOUT if code is None else f'exit {code}'}):\n"
                            f"{server.log()}")
-    finally:
-        with conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{db_name}`")
-        conn.close()
-        with redis.Redis.from_url(redis_url) as r:
-            r.flushdb()
 
 
 @pytest.fixture
