@@ -14,6 +14,7 @@ from typing import Any
 
 import tornado.web
 
+from handlers.security import BAD_PATH_CHARS, apply_cache_policy, apply_security_headers
 from models import users
 from services.house_form import fen_to_yuan
 from services.sessions import Session
@@ -33,10 +34,16 @@ class PageError(tornado.web.HTTPError):
 
 
 def safe_next(value: str | None, default: str = "/") -> str:
-    """*value* when it is a local path ("/…" but not "//…" or "/\\…"), else *default*."""
-    if not value or not value.startswith("/") or value.startswith("//") or value.startswith("/\\"):
+    """*value* when it is a local path ("/…" but not "//…"), else *default*.
+
+    Any control character (``\\x00``–``\\x1f``, ``\\x7f``) or backslash anywhere refuses
+    the value: browsers drop tabs and newlines and read ``\\`` as ``/`` (so
+    ``/\\evil.example`` or ``/\\t/evil.example`` would leave the site), and a
+    vertical tab or form feed in a ``Location`` header made Tornado raise (a 500).
+    """
+    if not value or not value.startswith("/") or value.startswith("//") or BAD_PATH_CHARS.search(value):
         return default
-    if urllib.parse.urlsplit(value).netloc or any(c in value for c in "\r\n"):
+    if urllib.parse.urlsplit(value).netloc:
         return default
     return value
 
@@ -63,7 +70,38 @@ class BaseHandler(tornado.web.RequestHandler):
     """Base of every page and API handler."""
 
     current_session: Session | None = None
-    _user: dict | None = None
+    _user: users.CurrentUser | None = None
+
+    # -- headers, cookies and HEAD (handlers/security.py) ---------------------
+    def set_default_headers(self) -> None:
+        # Runs for every response, error pages included (send_error clears the headers).
+        apply_security_headers(self)
+
+    def flush(self, include_footers: bool = False):
+        # The last moment before the headers go out: the cookies this response sets are known.
+        if not self._headers_written:
+            apply_cache_policy(self, SESSION_COOKIE)
+        return super().flush(include_footers)
+
+    def set_cookie(self, name: str, value: str | bytes, *args: Any, **kwargs: Any) -> None:
+        """Tornado's set_cookie, always ``Secure`` when the request came over HTTPS.
+
+        Covers the session, flash and XSRF cookies alike (the XSRF cookie's
+        arguments are fixed in the Application settings and cannot depend on
+        the request). Behind nginx ``request.protocol`` comes from
+        X-Forwarded-Proto / X-Scheme, which Tornado trusts only with xheaders.
+        """
+        if self.request.protocol == "https":
+            kwargs["secure"] = True
+        super().set_cookie(name, value, *args, **kwargs)
+
+    async def head(self, *args: Any, **kwargs: Any) -> None:
+        """HEAD on every page that has GET: the GET runs, Tornado sends its headers and no body."""
+        if type(self).get is tornado.web.RequestHandler.get:
+            raise tornado.web.HTTPError(405)
+        result = self.get(*args, **kwargs)
+        if result is not None:
+            await result
 
     # -- shared things -------------------------------------------------------
     @property
@@ -106,8 +144,8 @@ class BaseHandler(tornado.web.RequestHandler):
         session = await self.sessions.get(raw.decode(), ip=self.client_ip)
         if session is None:
             return
-        user = await users.get_by_id(self.db, session.user_id)
-        if user is None or not user["is_active"]:
+        user = await users.get_current(self.db, session.user_id)
+        if user is None or not user.is_active:
             await self.sessions.delete(session)
             self.clear_cookie(SESSION_COOKIE)
             return
@@ -119,16 +157,17 @@ class BaseHandler(tornado.web.RequestHandler):
         if getattr(self, "_counted", False):
             self.application.request_finished()
 
-    def get_current_user(self) -> dict | None:
+    def get_current_user(self) -> users.CurrentUser | None:
+        """The logged-in user (loaded in prepare) as a narrow :class:`models.users.CurrentUser`, or None."""
         return self._user
 
     # -- sessions ------------------------------------------------------------
-    async def start_session(self, user: dict, *, is_admin: bool = False) -> Session:
+    async def start_session(self, user: users.CurrentUser, *, is_admin: bool = False) -> Session:
         """Log *user* in with a brand-new token (the old session, if any, is deleted)."""
         if self.current_session is not None:
             await self.sessions.delete(self.current_session)
         session = await self.sessions.create(
-            user["id"], ip=self.client_ip, user_agent=self.request.headers.get("User-Agent", ""),
+            user.id, ip=self.client_ip, user_agent=self.request.headers.get("User-Agent", ""),
             is_admin=is_admin)
         self.set_session_cookie(session)
         self.current_session = session
@@ -189,11 +228,6 @@ class BaseHandler(tornado.web.RequestHandler):
             current_path=self.request.path,
         )
         return namespace
-
-    def render_form(self, template: str, status: int, errors: dict[str, str], **kwargs: Any) -> None:
-        """Render *template* again with per-field *errors* and a 4xx *status*."""
-        self.set_status(status)
-        self.render(template, errors=errors, **kwargs)
 
     def redirect_next(self, default: str = "/") -> None:
         """Redirect to the ``next`` argument when it is a local path (:func:`safe_next`), else *default*."""

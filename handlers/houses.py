@@ -256,10 +256,6 @@ class HouseFormBase(ListingBase):
         raw["facility"] = [v for v in map(small_int, self.args("facility")) if v is not None]
         return values, facility_ids, errors, raw
 
-    def initial_status(self) -> str:
-        """Status of a newly published listing: pending until an admin approves it."""
-        return "pending"
-
     def status_after_edit(self, house: dict, values: dict) -> str:
         """Status after the owner edits *house* with the form *values*.
 
@@ -294,13 +290,11 @@ class HouseNewHandler(HouseFormBase):
             await self.render_house_form(400, raw, errors, None)
             return
         async with self.db.transaction() as tx:
+            # A new listing waits for an admin's approval before anyone else sees it.
             house_id = await houses.create(tx, self.current_user["id"], values, facility_ids,
-                                           status=self.initial_status())
+                                           status="pending")
         await self.cache.invalidate_house(house_id)
-        if self.initial_status() == "pending":
-            self.flash("房源已提交，管理员审核通过后公开。现在上传几张照片吧")
-        else:
-            self.flash("房源已发布，现在上传几张照片吧")
+        self.flash("房源已提交，管理员审核通过后公开。现在上传几张照片吧")
         self.redirect(f"/houses/{house_id}/edit#photos")
 
 

@@ -29,14 +29,11 @@ import pymysql
 from models.db import Database, Transaction, is_duplicate_key
 
 STATUSES = ("pending", "accepted", "rejected", "cancelled", "completed")
-# Orders whose nights are taken (completed stays keep theirs: the nights were used).
-HOLDING = ("pending", "accepted", "completed")
 STATUS_LABELS = {"pending": "待确认", "accepted": "已接单", "rejected": "已拒绝",
                  "cancelled": "已取消", "completed": "已完成"}
 # Which party may do which action; anyone else is refused before the status is looked at.
 GUEST_ACTIONS = ("cancel", "review")
 LANDLORD_ACTIONS = ("accept", "reject")
-ACTIONS = LANDLORD_ACTIONS + GUEST_ACTIONS
 
 MAX_NIGHTS = 365  # bounds the booked_nights rows one request may write when max_days is 0
 LOCK_ERRORS = (1205, 1213)  # lock wait timeout, deadlock: "try again", never a 500
