@@ -20,7 +20,7 @@ import tornado.web
 from tornado.options import define, options
 
 import config
-from handlers import api, auth, houses, ui_modules
+from handlers import api, auth, houses, security, ui_modules
 from handlers import orders
 from handlers import admin
 from handlers import profile
@@ -121,9 +121,10 @@ class IHomeApplication(tornado.web.Application):
         self._idle.set()
         settings.media_dir.mkdir(parents=True, exist_ok=True)
         super().__init__(
-            routes() + [(r"/media/(.*)", tornado.web.StaticFileHandler, {"path": str(settings.media_dir)})],
+            routes() + [(r"/media/(.*)", security.SafeStaticFileHandler, {"path": str(settings.media_dir)})],
             template_path=str(ROOT / "templates"),
             static_path=str(ROOT / "static"),
+            static_handler_class=security.SafeStaticFileHandler,  # site headers; 400 for bad paths
             ui_modules=ui_modules,
             cookie_secret=settings.cookie_secret,
             xsrf_cookies=True,

@@ -73,8 +73,10 @@ class BaseHandler(tornado.web.RequestHandler):
     _user: users.CurrentUser | None = None
 
     # -- headers, cookies and HEAD (handlers/security.py) ---------------------
-    def set_default_headers(self) -> None:
-        # Runs for every response, error pages included (send_error clears the headers).
+    def clear(self) -> None:
+        # Every response starts here, error pages included (send_error clears the headers);
+        # after set_default_headers, so a subclass's defaults cannot drop these.
+        super().clear()
         apply_security_headers(self)
 
     def flush(self, include_footers: bool = False):

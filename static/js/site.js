@@ -15,4 +15,14 @@
     sd.min = today;
     sd.addEventListener('change', function () { ed.min = sd.value; });
   }
+  // Forms that need a second thought carry data-confirm="question" (no inline onsubmit:
+  // the Content-Security-Policy runs no inline script).
+  document.addEventListener('submit', function (event) {
+    var form = event.target;
+    var question = form && form.getAttribute && form.getAttribute('data-confirm');
+    if (question && !window.confirm(question)) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    }
+  }, true);
 })();
