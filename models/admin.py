@@ -147,8 +147,11 @@ async def lock_user(tx: Transaction, user_id: int) -> dict | None:
 
 
 async def set_user_active(tx: Transaction, user_id: int, active: bool) -> int:
-    """Enable or disable an account; returns rows changed."""
-    return await tx.execute("UPDATE users SET is_active = %s WHERE id = %s", int(active), user_id)
+    """Enable or disable an account and its listings' copy of the flag (``houses.owner_active``,
+    which the public queries filter on); returns the user rows changed."""
+    changed = await tx.execute("UPDATE users SET is_active = %s WHERE id = %s", int(active), user_id)
+    await tx.execute("UPDATE houses SET owner_active = %s WHERE owner_id = %s", int(active), user_id)
+    return changed
 
 
 async def house_ids_of(db: Database | Transaction, owner_id: int) -> list[int]:
