@@ -1,0 +1,189 @@
+"""deploy/nginx.conf as shipped: valid, HTTPS only, and the app's security headers on the files nginx serves.
+
+The shipped file is rendered for a private run (ports on 127.0.0.1, a throw-away
+self-signed certificate, the repository's static/ folder, a small upstream that
+echoes the headers it receives) and served by Debian's nginx as a child process
+of the test. Skipped when nginx or openssl is not installed (`apt-get install
+nginx-light`).
+"""
+
+from __future__ import annotations
+
+import http.client
+import http.server
+import json
+import re
+import shutil
+import socket
+import ssl
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from handlers.security import SECURITY_HEADERS
+
+ROOT = Path(__file__).resolve().parents[1]
+NGINX_CONF = ROOT / "deploy" / "nginx.conf"
+HEADERS_CONF = ROOT / "deploy" / "nginx-security-headers.conf"
+NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+OPENSSL = shutil.which("openssl")
+HOST = "ihome.example.com"
+
+needs_nginx = pytest.mark.skipif(not (NGINX and OPENSSL), reason="nginx and openssl are not installed")
+
+
+def add_headers(conf: str) -> dict[str, str]:
+    """The ``add_header Name "value" always;`` lines of an nginx file, by name."""
+    found = {}
+    for name, value in re.findall(r'^\s*add_header\s+(\S+)\s+"([^"]*)"\s+always;', conf, re.M):
+        assert name not in found, name
+        found[name] = value
+    return found
+
+
+def test_nginx_headers_match_the_app():
+    headers = add_headers(HEADERS_CONF.read_text())
+    app_headers = {k: v for k, v in SECURITY_HEADERS.items() if k != "Server"}  # nginx names itself
+    assert {k: v for k, v in headers.items() if k != "Strict-Transport-Security"} == app_headers
+    assert headers["Strict-Transport-Security"].startswith("max-age=63072000")
+
+
+def test_every_location_of_the_https_server_keeps_hsts():
+    # An add_header in a location drops the server's: each location either has none or includes the file.
+    conf = NGINX_CONF.read_text()
+    https = conf[conf.index("listen 443"):]
+    for body in re.findall(r"location\s+\S+\s*\{(.*?)\n    \}", https, re.S):
+        assert "add_header" not in body or "nginx-security-headers.conf" in body
+        if "alias" in body:
+            assert "include /srv/ihome/deploy/nginx-security-headers.conf;" in body, body
+    assert "server_tokens off;" in conf
+    assert "proxy_set_header X-Forwarded-Proto $scheme;" in conf
+    assert re.search(r"ssl_protocols\s+TLSv1\.2 TLSv1\.3;", conf)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class EchoHandler(http.server.BaseHTTPRequestHandler):
+    """The upstream: answers every GET with the request headers it received, as JSON."""
+
+    def do_GET(self):
+        body = json.dumps(dict(self.headers.items())).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def nginx(tmp_path):
+    """The shipped config running on free loopback ports: (http port, https port)."""
+    subprocess.run([OPENSSL, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", f"/CN={HOST}", "-keyout", str(tmp_path / "privkey.pem"),
+                    "-out", str(tmp_path / "fullchain.pem")], check=True, capture_output=True)
+    upstream = http.server.ThreadingHTTPServer(("127.0.0.1", 0), EchoHandler)
+    thread = threading.Thread(target=upstream.serve_forever, daemon=True)
+    thread.start()
+    http_port, https_port = free_port(), free_port()
+    site = NGINX_CONF.read_text()
+    for old, new in (("listen 80;", f"listen 127.0.0.1:{http_port};"), ("listen [::]:80;", ""),
+                     ("listen 443 ssl http2;", f"listen 127.0.0.1:{https_port} ssl http2;"),
+                     ("listen [::]:443 ssl http2;", ""),
+                     ("/etc/ssl/ihome/", f"{tmp_path}/"), ("/srv/ihome/", f"{ROOT}/"),
+                     ("server 127.0.0.1:8001;", f"server 127.0.0.1:{upstream.server_port};"),
+                     ("server 127.0.0.1:8002;", "")):
+        assert old in site, old
+        site = site.replace(old, new)
+    (tmp_path / "site.conf").write_text(site)
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "main.conf").write_text(
+        f"daemon off;\nmaster_process off;\npid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/logs/error.log;\n"
+        f"events {{}}\nhttp {{\n  access_log off;\n  include {tmp_path}/site.conf;\n}}\n")
+    command = [NGINX, "-p", f"{tmp_path}/", "-c", str(tmp_path / "main.conf"), "-e", str(tmp_path / "logs/error.log")]
+    check = subprocess.run(command + ["-t"], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):  # up to ~10 s, by attempts
+            try:
+                socket.create_connection(("127.0.0.1", https_port), timeout=0.5).close()
+                break
+            except OSError:
+                assert process.poll() is None, (tmp_path / "logs/error.log").read_text()
+                time.sleep(0.05)
+        yield http_port, https_port
+    finally:
+        process.terminate()
+        process.wait(10)
+        upstream.shutdown()
+        upstream.server_close()
+
+
+def https_get(port: int, path: str, *, max_version=None,
+              headers: dict | None = None) -> tuple[http.client.HTTPResponse, bytes, str]:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # the throw-away self-signed certificate
+    if max_version is not None:
+        context.maximum_version = max_version
+    conn = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=10)
+    conn.request("GET", path, headers={"Host": HOST, **(headers or {})})
+    response = conn.getresponse()
+    body = response.read()
+    version = conn.sock.version()
+    conn.close()
+    return response, body, version
+
+
+@needs_nginx
+def test_plain_http_redirects_to_https(nginx):
+    http_port, _ = nginx
+    conn = http.client.HTTPConnection("127.0.0.1", http_port, timeout=10)
+    conn.request("GET", "/houses?area_id=1", headers={"Host": HOST})
+    response = conn.getresponse()
+    assert response.status == 301
+    assert response.getheader("Location") == f"https://{HOST}/houses?area_id=1"
+    assert response.getheader("Server") == "nginx"  # no version
+    conn.close()
+
+
+@needs_nginx
+def test_static_files_get_the_security_headers_over_https(nginx):
+    _, https_port = nginx
+    response, body, _ = https_get(https_port, "/static/css/site.css")
+    assert response.status == 200 and b"--brand" in body
+    for name, value in SECURITY_HEADERS.items():
+        if name != "Server":
+            assert response.getheader(name) == value, name
+    assert response.getheader("Strict-Transport-Security").startswith("max-age=63072000")
+    assert response.getheader("Server") == "nginx"
+
+
+@needs_nginx
+def test_the_app_is_told_the_request_was_https(nginx):
+    _, https_port = nginx
+    # Whatever the client claims, nginx states the scheme it really used.
+    response, body, _ = https_get(https_port, "/houses", headers={"X-Forwarded-Proto": "http", "X-Scheme": "http"})
+    assert response.status == 200
+    received = {k.lower(): v for k, v in json.loads(body).items()}
+    assert received["x-forwarded-proto"] == "https"
+    assert received["x-scheme"] == "https"
+    assert received["x-real-ip"] == "127.0.0.1"
+    assert response.getheader("Strict-Transport-Security").startswith("max-age=63072000")
+
+
+@needs_nginx
+def test_tls_12_and_13_are_offered(nginx):
+    _, https_port = nginx
+    assert https_get(https_port, "/static/css/site.css")[2] == "TLSv1.3"
+    assert https_get(https_port, "/static/css/site.css", max_version=ssl.TLSVersion.TLSv1_2)[2] == "TLSv1.2"
