@@ -60,6 +60,7 @@ vendor:
 bench: $(STAMP) services
 	$(PY) bench/iplookup.py
 	$(PY) bench/booking_race.py
+	$(PY) bench/pages.py
 
 # Drop throw-away test databases left behind by killed test runs.
 clean-test-dbs:

@@ -1,0 +1,316 @@
+"""Page throughput with wrk, as ratios against baselines measured in the same run.
+
+    .venv/bin/python bench/pages.py [--rounds 3] [--duration 10] [--connections 64] [--only home,search]
+
+Starts, on free loopback ports: ``server.py`` (one process, IHOME_ENV=test, bcrypt at
+the production cost of 12) on a throw-away database with the demo data (42 listings
+with photos; tests/utils/testdb.py + the demo seed), and the two baselines of
+bench/baselines.py (``hello``: bare Tornado; ``floor``: one aiomysql SELECT by key +
+one Redis GET). Then it runs every scenario interleaved with the baselines, ``rounds``
+times (wrk, 1 thread, ``connections`` connections, ``duration`` seconds each), and
+prints the median and range of each figure, plus the ratios of the medians::
+
+    ratio_hello = rps / hello rps        ratio_floor = rps / floor rps
+
+Scenarios (names as in var/bench/results.json):
+
+- ``home``, ``search``, ``listing``: cached public pages, logged out;
+- ``home_logged_in``: ``/`` with a session cookie (the demo landlord);
+- ``home_idle`` and ``home_during_logins``: ``/`` alone, and ``/`` while 16 clients log
+  in (bcrypt cost 12) in a loop — the logins' effect on everyone else.
+
+Results go to ``var/bench/results.json``: a list of ``{"name", "rps", "p50_ms",
+"p99_ms", "ratio_hello", "ratio_floor"}`` (medians over the rounds). wrk is installed
+with apt-get when missing (as root). Everything started here is stopped at the end.
+The machine is shared and noisy: read the ratios, not the absolute numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import http.cookiejar
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from config import test_settings  # noqa: E402
+from models.db import create_database  # noqa: E402
+from models.seed import DEMO_MOBILE, DEMO_PASSWORD, seed_demo  # noqa: E402
+from services.images import ImageStore  # noqa: E402
+from tests.utils.testdb import throwaway_database  # noqa: E402
+
+RESULTS = ROOT / "var" / "bench" / "results.json"
+LOGINS = 16  # concurrent clients logging in for home_during_logins
+
+
+@dataclass
+class Figure:
+    """One wrk run: requests per second and latency percentiles in milliseconds."""
+
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    non_2xx: int = 0
+
+
+@dataclass
+class Scenario:
+    name: str
+    url: str
+    headers: dict = field(default_factory=dict)
+    during_logins: bool = False
+    runs: list = field(default_factory=list)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def ensure_wrk() -> str:
+    """The path of wrk, installing Debian's package when it is missing (needs root)."""
+    path = shutil.which("wrk")
+    if path:
+        return path
+    if os.geteuid() != 0:
+        raise SystemExit("wrk is missing: apt-get install wrk (as root)")
+    print("installing wrk with apt-get …", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "wrk"], check=True, env=env,
+                   stdout=subprocess.DEVNULL)
+    return shutil.which("wrk") or "/usr/bin/wrk"
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def _ms(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value).groups()
+    return float(number) * _UNITS[unit]
+
+
+def parse_wrk(output: str) -> Figure:
+    """Requests/sec, the 50 % and 99 % latencies and the non-2xx count from ``wrk --latency`` output."""
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", output, re.M).group(1))
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", output, re.M).group(1))
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    return Figure(rps, p50, p99, int(bad.group(1)) if bad else 0)
+
+
+def run_wrk(wrk: str, url: str, headers: dict, duration: int, connections: int) -> Figure:
+    cmd = [wrk, "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "10s"]
+    for name, value in headers.items():
+        cmd += ["-H", f"{name}: {value}"]
+    out = subprocess.run(cmd + [url], check=True, capture_output=True, text=True).stdout
+    return parse_wrk(out)
+
+
+def wait_until_up(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{proc.args} exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"{url} did not answer within {timeout:.0f} s")
+
+
+def start(cmd: list[str], env: dict, log_path: Path, stack: ExitStack) -> subprocess.Popen:
+    log = open(log_path, "wb")
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    def stop() -> None:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        log.close()
+    stack.callback(stop)
+    return proc
+
+
+class Browser:
+    """A cookie-keeping urllib client (for logging in outside wrk)."""
+
+    def __init__(self, base: str):
+        self.base = base
+        self.jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar),
+                                                  NoRedirect())
+
+    def cookie(self, name: str) -> str | None:
+        return next((c.value for c in self.jar if c.name == name), None)
+
+    def login(self, mobile: str, password: str) -> int:
+        if self.cookie("_xsrf") is None:
+            self.opener.open(self.base + "/login", timeout=30).read()
+        body = urllib.parse.urlencode({"mobile": mobile, "password": password, "next": "/",
+                                       "_xsrf": self.cookie("_xsrf")}).encode()
+        try:
+            with self.opener.open(self.base + "/login", data=body, timeout=60) as resp:
+                return resp.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def logins_in_background(base: str, stop: threading.Event) -> tuple[list[threading.Thread], list[int]]:
+    """LOGINS threads, each logging the demo landlord in again and again until *stop* is set."""
+    codes: list[int] = []
+
+    def loop() -> None:
+        browser = Browser(base)
+        while not stop.is_set():
+            codes.append(browser.login(DEMO_MOBILE, DEMO_PASSWORD))
+    threads = [threading.Thread(target=loop, daemon=True) for _ in range(LOGINS)]
+    for t in threads:
+        t.start()
+    return threads, codes
+
+
+def seed_demo_data(settings) -> None:
+    async def run() -> None:
+        db = await create_database(settings)
+        try:
+            await seed_demo(db, ImageStore(settings.media_dir, max_bytes=settings.upload_max_bytes,
+                                           max_pixels=settings.upload_max_pixels), progress=False)
+        finally:
+            await db.close()
+    asyncio.run(run())
+
+
+def summarise(name: str, runs: list[Figure], hello: float, floor: float) -> dict:
+    rps = statistics.median(r.rps for r in runs)
+    return {"name": name, "rps": round(rps, 1),
+            "p50_ms": round(statistics.median(r.p50_ms for r in runs), 2),
+            "p99_ms": round(statistics.median(r.p99_ms for r in runs), 2),
+            "ratio_hello": round(rps / hello, 3) if hello else None,
+            "ratio_floor": round(rps / floor, 3) if floor else None,
+            "rps_range": [round(min(r.rps for r in runs), 1), round(max(r.rps for r in runs), 1)],
+            "non_2xx": sum(r.non_2xx for r in runs)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--only", default="", help="comma-separated scenario names (baselines always run)")
+    parser.add_argument("--redis-db", type=int, default=11, help="a scratch Redis database (flushed)")
+    args = parser.parse_args()
+    wrk = ensure_wrk()
+    workdir = ROOT / "var" / "bench"
+    workdir.mkdir(parents=True, exist_ok=True)
+    base = test_settings(media_dir=workdir / "media")
+
+    with throwaway_database(f"ihome_test_bench_pages_{os.getpid()}", base=base,
+                            redis_db=args.redis_db) as settings, ExitStack() as stack:
+        seed_demo_data(settings)
+        ports = {name: free_port() for name in ("app", "hello", "floor")}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("IHOME_")}
+        env.update(IHOME_ENV="test", IHOME_MYSQL_URL=settings.mysql_url, IHOME_REDIS_URL=settings.redis_url,
+                   IHOME_MEDIA_DIR=str(settings.media_dir), IHOME_COOKIE_SECRET=secrets.token_urlsafe(36),
+                   IHOME_BCRYPT_ROUNDS="12", IHOME_IPLOOKUP_URL="http://127.0.0.1:9/{ip}",
+                   IHOME_LIMIT_LOGIN_PER_IP="0", IHOME_LIMIT_LOGIN_PER_MOBILE="0")
+        py = sys.executable
+        app = start([py, "server.py", f"--port={ports['app']}"], env, workdir / "app.log", stack)
+        hello = start([py, "bench/baselines.py", "hello", f"--port={ports['hello']}"], env,
+                      workdir / "hello.log", stack)
+        floor = start([py, "bench/baselines.py", "floor", f"--port={ports['floor']}",
+                       f"--mysql-url={settings.mysql_url}", f"--redis-url={settings.redis_url}"], env,
+                      workdir / "floor.log", stack)
+        urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+        for name, proc in (("app", app), ("hello", hello), ("floor", floor)):
+            wait_until_up(urls[name] + "/", proc)
+
+        landlord = Browser(urls["app"])
+        assert landlord.login(DEMO_MOBILE, DEMO_PASSWORD) == 302, "the demo landlord could not log in"
+        session_cookie = "; ".join(f"{c.name}={c.value}" for c in landlord.jar)
+        listing_id = json.loads(urllib.request.urlopen(urls["app"] + "/api/v1/houses", timeout=10).read())
+        listing_id = listing_id["houses"][0]["id"] if isinstance(listing_id, dict) else listing_id[0]["id"]
+
+        app_url = urls["app"]
+        scenarios = [
+            Scenario("hello", urls["hello"] + "/"),
+            Scenario("floor", urls["floor"] + "/"),
+            Scenario("home", app_url + "/"),
+            Scenario("search", app_url + "/houses?sort=new"),
+            Scenario("listing", f"{app_url}/houses/{listing_id}"),
+            Scenario("home_logged_in", app_url + "/", headers={"Cookie": session_cookie}),
+            Scenario("home_idle", app_url + "/"),
+            Scenario("home_during_logins", app_url + "/", during_logins=True),
+        ]
+        if args.only:
+            wanted = set(args.only.split(",")) | {"hello", "floor"}
+            scenarios = [s for s in scenarios if s.name in wanted]
+        for s in scenarios:  # fill the caches; compile the templates
+            urllib.request.urlopen(urllib.request.Request(s.url, headers=s.headers), timeout=30).read()
+
+        login_codes: list[int] = []
+        for r in range(1, args.rounds + 1):
+            for s in scenarios:
+                stop = threading.Event()
+                threads: list[threading.Thread] = []
+                if s.during_logins:
+                    threads, login_codes = logins_in_background(app_url, stop)
+                    time.sleep(1)  # let the logins get going before measuring
+                try:
+                    s.runs.append(run_wrk(wrk, s.url, s.headers, args.duration, args.connections))
+                finally:
+                    stop.set()
+                    for t in threads:
+                        t.join(70)
+                f = s.runs[-1]
+                print(f"round {r} {s.name:20s} {f.rps:9.1f} req/s  p50 {f.p50_ms:8.2f} ms  p99 {f.p99_ms:8.2f} ms"
+                      + (f"  non-2xx {f.non_2xx}" if f.non_2xx else ""), flush=True)
+
+    hello_rps = statistics.median(r.rps for r in scenarios[0].runs)
+    floor_rps = statistics.median(r.rps for r in scenarios[1].runs)
+    results = [summarise(s.name, s.runs, hello_rps, floor_rps) for s in scenarios]
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2, ensure_ascii=False))
+    print(f"\n{'scenario':20s} {'req/s':>9s} {'(range)':>17s} {'p50 ms':>8s} {'p99 ms':>8s} "
+          f"{'×hello':>7s} {'×floor':>7s}")
+    for row in results:
+        lo, hi = row["rps_range"]
+        print(f"{row['name']:20s} {row['rps']:9.1f} {f'({lo:.0f}–{hi:.0f})':>17s} {row['p50_ms']:8.2f} "
+              f"{row['p99_ms']:8.2f} {row['ratio_hello']:7.3f} {row['ratio_floor']:7.3f}")
+    if login_codes:
+        print(f"logins during home_during_logins: {len(login_codes)} (codes {sorted(set(login_codes))})")
+    print(f"written to {RESULTS.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
