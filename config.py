@@ -84,6 +84,37 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Timeouts:
+    """How long anything may wait on a dependency or a client, in seconds; each is
+    ``IHOME_TIMEOUT_<NAME>`` in the environment (upper case). README.md lists them.
+
+    MariaDB: ``mysql_connect`` opens a TCP connection, ``mysql_acquire`` bounds
+    getting a pooled connection (connecting and logging in included),
+    ``mysql_statement`` is the server's ``max_statement_time`` for page queries
+    and ``mysql_tx_statement`` for statements inside transactions (they may wait
+    for row locks); the client gives up one second after the server's limit.
+    Redis: connect, each command (``redis_socket``), waiting for a pooled
+    connection, and how long a connection may sit idle before it is checked
+    with PING. HTTP: a keep-alive connection idle this long is closed, and a
+    request body must arrive within ``http_body``. ``healthz`` bounds each
+    check of GET /healthz; ``retry_after`` is the Retry-After of a 503.
+    """
+
+    mysql_connect: float = 2.0
+    mysql_acquire: float = 3.0
+    mysql_statement: float = 3.0
+    mysql_tx_statement: float = 10.0
+    redis_connect: float = 0.5
+    redis_socket: float = 1.0
+    redis_pool: float = 1.0
+    redis_health_check: float = 10.0
+    http_idle: float = 20.0
+    http_body: float = 30.0
+    healthz: float = 0.4
+    retry_after: int = 10
+
+
+@dataclass(frozen=True)
 class Settings:
     """All settings of one process. Durations are seconds, sizes bytes."""
 
@@ -99,6 +130,7 @@ class Settings:
     mysql_pool_min: int = 1
     mysql_pool_max: int = 20
     mysql_pool_recycle: int = 3600
+    redis_max_connections: int = 64
     bcrypt_rounds: int = 12
     session_idle_ttl: int = 7 * 24 * 3600
     session_absolute_ttl: int = 30 * 24 * 3600
@@ -116,6 +148,7 @@ class Settings:
     iplookup_failure_ttl: int = 60
     shutdown_grace: float = 10.0
     limits: Limits = field(default_factory=Limits)
+    timeouts: Timeouts = field(default_factory=Timeouts)
 
     @property
     def mysql(self) -> MySQLParams:
@@ -175,6 +208,23 @@ def _bcrypt_rounds(raw: str, env: str) -> int:
     return rounds
 
 
+def _timeouts_from_env(environ: Mapping[str, str]) -> Timeouts:
+    values = {}
+    for f in dataclasses.fields(Timeouts):
+        name = f"IHOME_TIMEOUT_{f.name.upper()}"
+        raw = environ.get(name)
+        if raw is None:
+            continue
+        try:
+            value = int(raw) if f.type in (int, "int") else float(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a number of seconds, got {raw!r}")
+        if not value > 0:
+            raise ConfigError(f"{name} must be more than 0, got {raw!r}")
+        values[f.name] = value
+    return Timeouts(**values)
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Build :class:`Settings` from *environ* (default ``os.environ``).
 
@@ -210,6 +260,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         iplookup_fields=env_vars.get("IHOME_IPLOOKUP_FIELDS", DEFAULT_IPLOOKUP_FIELDS),
         bcrypt_rounds=bcrypt_rounds,
         limits=_limits_from_env(env_vars),
+        timeouts=_timeouts_from_env(env_vars),
     )
     settings.mysql  # validate the URL now, not at first query
     return settings

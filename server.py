@@ -14,6 +14,8 @@ import signal
 from pathlib import Path
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
 import tornado.httpserver
 import tornado.options
 import tornado.web
@@ -24,8 +26,10 @@ from handlers import api, auth, houses, security, ui_modules
 from handlers import orders
 from handlers import admin
 from handlers import profile
+from handlers import health
 from handlers.base import NotFoundHandler
 from models.db import Database, create_database
+from models.revocations import RevocationLog
 from services.cache import Cache
 from services.captcha import CaptchaService
 from services.images import ImageStore
@@ -91,6 +95,8 @@ def routes() -> list:
         (r"/api/v1/houses", api.HousesApiHandler),
         (rf"/api/v1/houses/{ID}/availability", api.HouseAvailabilityApiHandler),
         (r"/api/v1/location", api.LocationApiHandler),
+        # operations
+        (r"/healthz", health.HealthHandler),
     ]
 
 
@@ -115,7 +121,8 @@ class IHomeApplication(tornado.web.Application):
         self.captcha = CaptchaService(redis, settings.captcha_ttl)
         self.sessions = SessionStore(redis, idle_ttl=settings.session_idle_ttl,
                                      absolute_ttl=settings.session_absolute_ttl,
-                                     admin_idle_ttl=settings.admin_session_idle_ttl)
+                                     admin_idle_ttl=settings.admin_session_idle_ttl,
+                                     revocations=RevocationLog(db))
         self.inflight = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -156,8 +163,29 @@ class IHomeApplication(tornado.web.Application):
 
 
 def create_redis(settings: config.Settings):
-    """A redis.asyncio client for settings.redis_url (str responses)."""
-    return aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+    """A redis.asyncio client for settings.redis_url (str responses) that survives outages.
+
+    Short connect and command timeouts (settings.timeouts), so a dead or stalled
+    Redis costs a request a second, not a hang; a blocking pool that waits at
+    most ``redis_pool`` seconds for a free connection instead of opening
+    without bound; connection errors and timeouts retried twice with a short
+    jittered back-off (a pooled connection that went stale when Redis restarted
+    is replaced by the retry instead of failing the request); and a PING on
+    connections idle for ``redis_health_check`` seconds before they are used.
+    """
+    t = settings.timeouts
+    pool = aioredis.BlockingConnectionPool.from_url(
+        settings.redis_url,
+        decode_responses=True,
+        max_connections=settings.redis_max_connections,
+        timeout=t.redis_pool,
+        socket_connect_timeout=t.redis_connect,
+        socket_timeout=t.redis_socket,
+        socket_keepalive=True,
+        health_check_interval=t.redis_health_check,
+        retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.25), retries=2),
+    )
+    return aioredis.Redis.from_pool(pool)
 
 
 async def build_app(settings: config.Settings) -> IHomeApplication:
@@ -173,9 +201,10 @@ async def build_app(settings: config.Settings) -> IHomeApplication:
 
 
 async def close_app(app: IHomeApplication) -> None:
-    """Close the IP locator's HTTP client, the pool and the Redis client."""
+    """Close the IP locator's HTTP client, the cache's background work, the pool and the Redis client."""
     if app.locator is not None:
         app.locator.close()
+    await app.cache.close()
     await app.db.close()
     await app.redis.aclose()
 
@@ -188,7 +217,10 @@ def create_http_server(app: IHomeApplication) -> tornado.httpserver.HTTPServer:
     without it those headers are ignored, since any client can send them.
     """
     return tornado.httpserver.HTTPServer(app, xheaders=app.config.xheaders,
-                                         max_body_size=64 * 1024 * 1024)
+                                         max_body_size=64 * 1024 * 1024,
+                                         # Idle keep-alive and slow (slowloris) clients are cut off.
+                                         idle_connection_timeout=app.config.timeouts.http_idle,
+                                         body_timeout=app.config.timeouts.http_body)
 
 
 async def main() -> None:

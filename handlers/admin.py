@@ -26,6 +26,7 @@ from handlers.base import BaseHandler, PageError, page_number, safe_next
 from models import admin as admin_model
 from models import houses as houses_model
 from models import orders as orders_model
+from models import revocations
 from models import stats
 
 PER_PAGE = 20
@@ -292,6 +293,8 @@ class AdminUserActiveHandler(AdminBase):
             if bool(user["is_active"]) == active:
                 raise PageError(409, "该账号已经是启用状态" if active else "该账号已经停用")
             await admin_model.set_user_active(tx, user_id, active)
+            if not active:  # durable with the change: see models/revocations.py
+                await revocations.revoke_all_sessions(tx, user_id)
             await admin_model.record_action(tx, self.admin_id, self.action, "user", user_id, reason)
             house_ids = await admin_model.house_ids_of(tx, user_id)
         revoked = 0 if active else await self.sessions.revoke_user(user_id)

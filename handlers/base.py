@@ -13,9 +13,13 @@ import urllib.parse
 from typing import Any
 
 import tornado.web
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ReadOnlyError as RedisReadOnlyError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from handlers.security import BAD_PATH_CHARS, apply_cache_policy, apply_security_headers
 from models import users
+from models.db import is_unavailable as database_unavailable
 from services.house_form import fen_to_yuan
 from services.sessions import Session
 
@@ -23,6 +27,14 @@ log = logging.getLogger("ihome.handlers")
 
 SESSION_COOKIE = "ihome_session"
 FLASH_COOKIE = "ihome_flash"
+UNAVAILABLE_MESSAGE = "服务暂时不可用，请稍后再试"
+# Redis errors that mean "Redis is down, stalled or read-only", not "bad command".
+REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, RedisReadOnlyError)
+
+
+def dependency_down(exc: BaseException | None) -> bool:
+    """True when *exc* says MariaDB or Redis is unreachable or too slow (answer 503, not 500)."""
+    return exc is not None and (isinstance(exc, REDIS_DOWN) or database_unavailable(exc))
 
 
 class PageError(tornado.web.HTTPError):
@@ -70,6 +82,10 @@ class BaseHandler(tornado.web.RequestHandler):
     """Base of every page and API handler."""
 
     current_session: Session | None = None
+    # True when the request carried a session cookie but the session could not be
+    # loaded (Redis or MariaDB down): the visitor is served as anonymous where a
+    # page allows it, and gets a 503 (not a login form) where it needs the session.
+    session_unavailable = False
     _user: users.CurrentUser | None = None
 
     # -- headers, cookies and HEAD (handlers/security.py) ---------------------
@@ -143,7 +159,14 @@ class BaseHandler(tornado.web.RequestHandler):
         raw = self.get_signed_cookie(SESSION_COOKIE, max_age_days=31)
         if raw is None:
             return
-        session = await self.sessions.get(raw.decode(), ip=self.client_ip)
+        try:
+            session = await self.sessions.get(raw.decode(), ip=self.client_ip)
+        except Exception as exc:
+            if not dependency_down(exc):
+                raise
+            log.warning("session not loaded, serving %s as anonymous: %s", self.request.path, exc)
+            self.session_unavailable = True
+            return
         if session is None:
             return
         user = await users.get_current(self.db, session.user_id)
@@ -162,6 +185,36 @@ class BaseHandler(tornado.web.RequestHandler):
     def get_current_user(self) -> users.CurrentUser | None:
         """The logged-in user (loaded in prepare) as a narrow :class:`models.users.CurrentUser`, or None."""
         return self._user
+
+    def get_login_url(self) -> str:
+        # @authenticated sends a visitor without a user to the login form; when the
+        # session exists but could not be loaded, a login form would not help.
+        if self.session_unavailable:
+            raise PageError(503, UNAVAILABLE_MESSAGE)
+        return super().get_login_url()
+
+    def redirect(self, url: str, permanent: bool = False, status: int | None = None) -> None:
+        # The same for handlers that send the visitor to a login page themselves.
+        if self.session_unavailable and urllib.parse.urlsplit(url).path in ("/login", "/admin/login"):
+            raise PageError(503, UNAVAILABLE_MESSAGE)
+        super().redirect(url, permanent, status)
+
+    def send_error(self, status_code: int = 500, **kwargs: Any) -> None:
+        """As Tornado's, but a dependency outage is a 503 with Retry-After, never a 500, and
+        a request refused for want of a user whose session could not be loaded is a 503 too."""
+        exc_info = kwargs.get("exc_info")
+        exc = exc_info[1] if exc_info else None
+        if dependency_down(exc) or (
+                status_code in (401, 403) and self.session_unavailable and self._user is None):
+            status_code = 503
+        super().send_error(status_code, **kwargs)
+
+    def log_exception(self, typ, value, tb) -> None:
+        if dependency_down(value):  # expected during an outage: one line, no traceback
+            log.warning("503 for %s %s: %s: %s", self.request.method, self.request.path,
+                        typ.__name__, value)
+            return
+        super().log_exception(typ, value, tb)
 
     # -- sessions ------------------------------------------------------------
     async def start_session(self, user: users.CurrentUser, *, is_admin: bool = False) -> Session:
@@ -187,7 +240,12 @@ class BaseHandler(tornado.web.RequestHandler):
             httponly=True, samesite="Lax", secure=self.request.protocol == "https", path="/")
 
     async def end_session(self) -> None:
-        """Log out: delete the session in Redis and the cookie."""
+        """Log out: record the revocation (MariaDB), delete the session in Redis and the cookie.
+
+        Raises a 503 when the session could not be loaded (Redis down): the cookie
+        is kept so that the visitor can log out once Redis is back."""
+        if self.session_unavailable:
+            raise PageError(503, UNAVAILABLE_MESSAGE)
         if self.current_session is not None:
             await self.sessions.delete(self.current_session)
         self.current_session = None
@@ -240,6 +298,9 @@ class BaseHandler(tornado.web.RequestHandler):
         exc_info = kwargs.get("exc_info")
         if exc_info and isinstance(exc_info[1], PageError):
             message = exc_info[1].message
+        if status_code == 503:
+            self.set_header("Retry-After", str(self.config.timeouts.retry_after))
+            message = message or UNAVAILABLE_MESSAGE
         if self.request.path.startswith("/api/"):
             self.finish({"error": {"status": status_code, "message": message or self._reason}})
             return

@@ -22,6 +22,7 @@ from handlers.base import BaseHandler, PageError, safe_next
 from models import houses as houses_model
 from models import login_events
 from models import profile as profile_model
+from models import revocations
 from services.idcard import mask_id_card, normalise_id_card, validate_id_card
 from services.images import ImageError
 from services.passwords import check_password, hash_password, password_problem
@@ -202,7 +203,11 @@ class PasswordHandler(ProfileBase):
             return
         await limiter.reset("password:user", str(user["id"]))
         password_hash = await hash_password(new, self.config.bcrypt_rounds)
-        await profile_model.set_password_hash(self.db, user["id"], password_hash)
+        async with self.db.transaction() as tx:
+            await profile_model.set_password_hash(tx, user["id"], password_hash)
+            # Durable with the new password: a Redis restored from an old snapshot
+            # cannot bring the sessions ended below back.
+            await revocations.revoke_all_sessions(tx, user["id"])
         # Whoever else holds a session (maybe whoever knew the old password) is
         # out; this browser continues under a brand-new token.
         was_admin = bool(self.current_session and self.current_session.is_admin)

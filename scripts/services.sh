@@ -81,9 +81,12 @@ start_redis() {
   mkdir -p "$var/redis" "$run"
   if redis-cli -h 127.0.0.1 -p "$redis_port" ping >/dev/null 2>&1; then return; fi
   log "starting Redis on 127.0.0.1:$redis_port"
+  # Sessions live here: an append-only file (fsync'd every second) keeps them across a
+  # restart, plus RDB snapshots. Revocations are also kept in MariaDB, so even a
+  # restore from an older snapshot cannot bring a logged-out session back.
   redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$var/redis" \
     --daemonize yes --pidfile "$run/redis.pid" --logfile "$var/redis.log" \
-    --save 60 1 --appendonly no --databases 32 >/dev/null
+    --save 60 1 --appendonly yes --appendfsync everysec --databases 32 >/dev/null
   for _ in $(seq 1 40); do
     redis-cli -h 127.0.0.1 -p "$redis_port" ping >/dev/null 2>&1 && return
     sleep 0.25

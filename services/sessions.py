@@ -6,14 +6,29 @@ token in a signed, HttpOnly cookie. Each session has a sliding idle TTL (the
 Redis key's expiry, refreshed on every use) and an absolute lifetime counted
 from its creation. ``user_sessions:<user_id>`` is a set of the user's tokens so
 that all of them can be listed or revoked (password change, account disabled).
+
+Revocations are durable. Redis may come back from an older snapshot (or AOF)
+holding sessions that were logged out since, so every deletion is also
+recorded by a *revocations* log kept in MariaDB (see models/revocations.py),
+and a session is checked against that log whenever the Redis server it is read
+from is not the one it was last checked on. Each session remembers the Redis
+``run_id`` (a random id that changes at every server start) of its last check;
+``run_id`` is read in the same round trip as the session. So the log costs no
+database query per request: one per session after each Redis restart, plus a
+row per revoked session. What it does not cover: a revocation whose MariaDB
+write failed (logged) while Redis later restarts from a snapshot older than it.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import time
 from dataclasses import asdict, dataclass
+from typing import Protocol
+
+log = logging.getLogger("ihome.sessions")
 
 SESSION_PREFIX = "session:"
 USER_INDEX_PREFIX = "user_sessions:"
@@ -30,6 +45,9 @@ class Session:
     ip: str = ""
     user_agent: str = ""
     is_admin: bool = False
+    # run_id of the Redis server on which this session was last checked against
+    # the revocation log ("" = never: checked at next load).
+    checked_on: str = ""
 
     def to_json(self) -> str:
         """The JSON kept in Redis: every field but the token (which is the key)."""
@@ -38,18 +56,34 @@ class Session:
         return json.dumps(data)
 
 
+class RevocationLog(Protocol):
+    """Where revocations are kept durably (models.revocations.RevocationLog implements it)."""
+
+    async def record(self, revoked: list["Session"], *, absolute_ttl: int) -> None:
+        """Remember that *revoked* sessions ended (each until it would have expired anyway)."""
+
+    async def allows(self, session: "Session") -> bool:
+        """False when *session* was revoked (alone, or with all of its user's sessions)."""
+
+
 class SessionStore:
     """Create, load, refresh and revoke sessions held in Redis.
 
     ``idle_ttl`` and ``absolute_ttl`` are seconds; admin sessions use
-    ``admin_idle_ttl`` instead of ``idle_ttl``.
+    ``admin_idle_ttl`` instead of ``idle_ttl``. *revocations* (a
+    :class:`RevocationLog`, optional) makes revocations durable; without it
+    they live in Redis only. Redis errors propagate (``redis.exceptions``);
+    so do the revocation log's when a session has to be checked against it.
     """
 
-    def __init__(self, redis, *, idle_ttl: int, absolute_ttl: int, admin_idle_ttl: int):
+    def __init__(self, redis, *, idle_ttl: int, absolute_ttl: int, admin_idle_ttl: int,
+                 revocations: RevocationLog | None = None):
         self.redis = redis
         self.idle_ttl = idle_ttl
         self.absolute_ttl = absolute_ttl
         self.admin_idle_ttl = admin_idle_ttl
+        self.revocations = revocations
+        self.checks = 0  # sessions checked against the revocation log (tests count them)
 
     def _ttl(self, session: Session, now: float) -> int:
         idle = self.admin_idle_ttl if session.is_admin else self.idle_ttl
@@ -61,12 +95,39 @@ class SessionStore:
         """Start a new session for *user_id* with a fresh random token."""
         now = time.time()
         session = Session(secrets.token_urlsafe(32), user_id, now, now, ip, user_agent[:255], is_admin)
+        # A brand-new token cannot be in the revocation log: it counts as checked
+        # on the server that stores it.
+        session.checked_on = await self._run_id()
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(SESSION_PREFIX + session.token, session.to_json(), ex=self._ttl(session, now))
             pipe.sadd(USER_INDEX_PREFIX + str(user_id), session.token)
             pipe.expire(USER_INDEX_PREFIX + str(user_id), self.absolute_ttl)
             await pipe.execute()
         return session
+
+    async def _run_id(self) -> str:
+        return (await self.redis.info("server")).get("run_id", "")
+
+    async def _load(self, token: str) -> tuple[str | None, str]:
+        """(the session's JSON or None, the Redis server's run_id), in one round trip."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.get(SESSION_PREFIX + token)
+            pipe.info("server")
+            raw, info = await pipe.execute()
+        return raw, info.get("run_id", "")
+
+    async def _still_allowed(self, session: Session, run_id: str) -> bool:
+        """Check *session* against the revocation log unless it was checked on this Redis
+        server already; marks it checked (the next write stores that)."""
+        if self.revocations is None or session.checked_on == run_id:
+            return True
+        self.checks += 1
+        if not await self.revocations.allows(session):
+            log.info("session of user %s was revoked; refusing it after a Redis restart", session.user_id)
+            await self._forget([session])
+            return False
+        session.checked_on = run_id
+        return True
 
     async def get(self, token: str | None, *, touch: bool = True, ip: str = "") -> Session | None:
         """Load the session for *token*; None when unknown, idle-expired or past its lifetime.
@@ -75,7 +136,7 @@ class SessionStore:
         """
         if not token or len(token) > 100:
             return None
-        raw = await self.redis.get(SESSION_PREFIX + token)
+        raw, run_id = await self._load(token)
         if raw is None:
             return None
         try:
@@ -85,8 +146,13 @@ class SessionStore:
             return None
         now = time.time()
         if now >= session.created_at + self.absolute_ttl:
-            await self.delete(session)
+            await self._forget([session])
             return None
+        was_checked_on = session.checked_on
+        if not await self._still_allowed(session, run_id):
+            return None
+        if not touch and session.checked_on != was_checked_on:
+            touch = True  # store the check, or every request would repeat it
         if touch and not await self.touch(session, ip=ip, now=now):
             return None  # revoked between the read and the write
         return session
@@ -106,19 +172,39 @@ class SessionStore:
                                          ex=self._ttl(session, now), xx=True))
 
     async def delete(self, session: Session) -> None:
-        """End one session (logout)."""
+        """End one session (logout): recorded in the revocation log, then deleted in Redis."""
+        await self._record([session])
+        await self._forget([session])
+
+    async def _record(self, sessions: list[Session]) -> None:
+        """Record *sessions* as revoked. A failing log is logged, not raised: the
+        logout still happens in Redis (only a later restore from an old snapshot
+        could bring such a session back)."""
+        if self.revocations is None or not sessions:
+            return
+        try:
+            await self.revocations.record(sessions, absolute_ttl=self.absolute_ttl)
+        except Exception:
+            log.exception("could not record %d revoked session(s) durably", len(sessions))
+
+    async def _forget(self, sessions: list[Session]) -> None:
+        """Delete *sessions* in Redis (keys and index entries), in one round trip."""
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(SESSION_PREFIX + session.token)
-            pipe.srem(USER_INDEX_PREFIX + str(session.user_id), session.token)
+            for session in sessions:
+                pipe.delete(SESSION_PREFIX + session.token)
+                pipe.srem(USER_INDEX_PREFIX + str(session.user_id), session.token)
             await pipe.execute()
 
-    async def list_for_user(self, user_id: int) -> list[Session]:
-        """The user's live sessions, most recently seen first; prunes expired tokens from the index."""
+    async def _sessions_of(self, user_id: int) -> tuple[list[Session], list[str], str]:
+        """(sessions, tokens whose entry is gone or corrupt, run_id) of the user's index."""
         key = USER_INDEX_PREFIX + str(user_id)
         tokens = sorted(await self.redis.smembers(key))
         if not tokens:
-            return []
-        raws = await self.redis.mget([SESSION_PREFIX + t for t in tokens])
+            return [], [], ""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.mget([SESSION_PREFIX + t for t in tokens])
+            pipe.info("server")
+            raws, info = await pipe.execute()
         live, dead = [], []
         for token, raw in zip(tokens, raws):
             if raw is None:
@@ -128,19 +214,41 @@ class SessionStore:
                 live.append(Session(token=token, **json.loads(raw)))
             except (TypeError, ValueError):  # a corrupt entry is no session: skip it, like get() does
                 dead.append(token)
+        return live, dead, info.get("run_id", "")
+
+    async def list_for_user(self, user_id: int) -> list[Session]:
+        """The user's live sessions, most recently seen first; prunes expired tokens from the
+        index, and revoked sessions a restored Redis brought back."""
+        live, dead, run_id = await self._sessions_of(user_id)
         if dead:
-            await self.redis.srem(key, *dead)
-        live.sort(key=lambda s: s.last_seen, reverse=True)
-        return live
+            await self.redis.srem(USER_INDEX_PREFIX + str(user_id), *dead)
+        allowed = []
+        for session in live:  # nearly always no check at all: see _still_allowed
+            checked_on = session.checked_on
+            if await self._still_allowed(session, run_id):
+                allowed.append(session)
+                if session.checked_on != checked_on:
+                    await self.touch(session)
+        allowed.sort(key=lambda s: s.last_seen, reverse=True)
+        return allowed
 
     async def revoke_user(self, user_id: int, *, keep_token: str | None = None) -> int:
-        """Delete every session of *user_id* except *keep_token*; returns how many were deleted."""
-        key = USER_INDEX_PREFIX + str(user_id)
-        tokens = [t for t in await self.redis.smembers(key) if t != keep_token]
-        if not tokens:
+        """Delete every session of *user_id* except *keep_token*; returns how many were deleted.
+
+        Each one is recorded in the revocation log first. (Revoking *all* of a
+        user's sessions should also be recorded in the same transaction as the
+        write that causes it: models.revocations.revoke_all_sessions.)
+        """
+        live, dead, _ = await self._sessions_of(user_id)
+        now = time.time()
+        # An index entry without its session still names a token: record it too.
+        revoked = [s for s in live if s.token != keep_token] + [
+            Session(token, user_id, now, now) for token in dead if token != keep_token]
+        if not revoked:
             return 0
+        await self._record(revoked)
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(*[SESSION_PREFIX + t for t in tokens])
-            pipe.srem(key, *tokens)
+            pipe.delete(*[SESSION_PREFIX + s.token for s in revoked])
+            pipe.srem(USER_INDEX_PREFIX + str(user_id), *[s.token for s in revoked])
             results = await pipe.execute()
         return int(results[0])
