@@ -7,8 +7,13 @@ alias houses as ``h`` and join users as ``u``.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
+import random
 from dataclasses import dataclass, field
+from typing import Awaitable, Callable, TypeVar
+
+import pymysql
 
 from models.db import Database, Transaction
 
@@ -118,8 +123,61 @@ async def images(db: Database | Transaction, house_id: int) -> list[dict]:
         "ORDER BY position, id", house_id)
 
 
+T = TypeVar("T")
+
+LOCK_ERRORS = (1205, 1213)  # lock wait timeout, deadlock: worth another try
+PHOTO_LOCK_ATTEMPTS = 3
+
+
+class ListingBusy(Exception):
+    """The listing's row stayed locked (MariaDB 1205 lock wait timeout or 1213
+    deadlock) through every attempt: nothing was written; try again later."""
+
+
+class ListingGone(Exception):
+    """The listing does not exist, or was deleted, by the time its row was locked."""
+
+
+async def photo_write(db: Database, house_id: int,
+                      work: Callable[[Transaction, dict], Awaitable[T]],
+                      *, attempts: int = PHOTO_LOCK_ATTEMPTS) -> T:
+    """Run ``await work(tx, house)`` in one transaction that locks the listing row first.
+
+    Every write that touches a listing's photos goes through here, so it takes
+    the locks in the order the booking code does (models/orders.py): the
+    ``houses`` row (``SELECT … FOR UPDATE``) before any ``house_images`` row.
+    Without it, an ``INSERT INTO house_images`` takes a shared lock on the
+    listing through the foreign key and the following ``UPDATE houses`` needs
+    an exclusive one: two uploads at once deadlocked (MariaDB 1213).
+
+    *house* is {id, owner_id, status, cover_image_id} as locked. Raises
+    :class:`ListingGone` when the listing is unknown or deleted, and
+    :class:`ListingBusy` when 1205/1213 persisted through *attempts*
+    transactions (each rolled back, so *work* must only write through *tx*).
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            async with db.transaction() as tx:
+                house = await tx.queryone(
+                    "SELECT id, owner_id, status, cover_image_id FROM houses WHERE id = %s FOR UPDATE", house_id)
+                if house is None or house["status"] == "deleted":
+                    raise ListingGone(house_id)
+                return await work(tx, house)
+        except pymysql.err.MySQLError as exc:
+            if not (exc.args and exc.args[0] in LOCK_ERRORS):
+                raise
+            if attempt == attempts:
+                raise ListingBusy(house_id) from exc
+            # Back off a little, with jitter, so the retries do not collide again.
+            await asyncio.sleep(random.uniform(0.02, 0.1) * attempt)
+    raise AssertionError("unreachable")
+
+
 async def add_image(tx: Transaction, house_id: int, key: str, width: int, height: int) -> int:
-    """Append a photo row (and make it the cover when there is none); returns its id."""
+    """Append a photo row (and make it the cover when there is none); returns its id.
+
+    Call inside :func:`photo_write` (the listing row must be locked first).
+    """
     position = await tx.scalar("SELECT COALESCE(MAX(position) + 1, 0) FROM house_images WHERE house_id = %s",
                                house_id)
     image_id = await tx.insert(
@@ -131,7 +189,10 @@ async def add_image(tx: Transaction, house_id: int, key: str, width: int, height
 
 
 async def delete_image(tx: Transaction, house_id: int, image_id: int) -> str | None:
-    """Remove a photo row; moves the cover to the next photo. Returns its storage key, or None."""
+    """Remove a photo row; moves the cover to the next photo. Returns its storage key, or None.
+
+    Call inside :func:`photo_write` (the listing row must be locked first).
+    """
     row = await tx.queryone("SELECT storage_key FROM house_images WHERE id = %s AND house_id = %s FOR UPDATE",
                             image_id, house_id)
     if row is None:
@@ -145,11 +206,47 @@ async def delete_image(tx: Transaction, house_id: int, image_id: int) -> str | N
 
 
 async def set_cover(db: Database | Transaction, house_id: int, image_id: int) -> bool:
-    """Make *image_id* the cover of *house_id*; False when the photo is not the listing's."""
+    """Make *image_id* the cover of *house_id*; False when the photo is not the listing's.
+
+    Call inside :func:`photo_write` (the listing row must be locked first).
+    """
     return bool(await db.execute(
         "UPDATE houses SET cover_image_id = %s WHERE id = %s AND "
         "EXISTS (SELECT 1 FROM house_images WHERE id = %s AND house_id = %s)",
         image_id, house_id, image_id, house_id))
+
+
+async def delete_listing(tx: Transaction, house_id: int) -> list[str]:
+    """Soft-delete a listing (status 'deleted') and drop its photo rows; returns their storage keys.
+
+    Call inside :func:`photo_write`. The caller removes the files only after
+    the transaction has committed, so a rolled-back delete never loses a photo.
+    Bookings keep their rows (they show no cover once the photos are gone).
+    """
+    rows = await tx.query("SELECT storage_key FROM house_images WHERE house_id = %s", house_id)
+    await tx.execute("UPDATE houses SET status = 'deleted', cover_image_id = NULL WHERE id = %s", house_id)
+    await tx.execute("DELETE FROM house_images WHERE house_id = %s", house_id)
+    return [r["storage_key"] for r in rows]
+
+
+async def media_access(db: Database, key: str) -> dict | None:
+    """Who may see the picture *key* (32 hex digits): None when no row uses it.
+
+    {kind: "avatar", public: True, owner_id} for a user's avatar (always public);
+    {kind: "photo", public: bool, owner_id, status} for a listing photo, public
+    when the listing is online and its owner active.
+    """
+    row = await db.queryone(
+        f"SELECT h.owner_id, h.status, ({PUBLIC}) AS public FROM house_images i "
+        "JOIN houses h ON h.id = i.house_id JOIN users u ON u.id = h.owner_id "
+        "WHERE i.storage_key = %s LIMIT 1", key)
+    if row is not None:
+        return {"kind": "photo", "public": bool(row["public"]), "owner_id": row["owner_id"],
+                "status": row["status"]}
+    owner = await db.scalar("SELECT id FROM users WHERE avatar_key = %s LIMIT 1", key)
+    if owner is not None:
+        return {"kind": "avatar", "public": True, "owner_id": owner}
+    return None
 
 
 async def by_owner(db: Database, owner_id: int) -> list[dict]:

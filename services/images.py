@@ -3,9 +3,21 @@
 Listing photos and avatars both go through :class:`ImageStore`:
 
 * Pillow, never the file name or the Content-Type, decides what an upload is.
-  Only JPEG, PNG and WebP are accepted, within a size limit (bytes) and a
-  pixel limit (width x height) that is checked before any pixel is decoded.
-* The picture is fully decoded (so a truncated file is caught), turned upright
+  Only JPEG, PNG and WebP are accepted, within a size limit (bytes), a pixel
+  limit (width x height) and a decoded-bytes limit (width x height x bytes per
+  pixel of the working image), all checked from the header before any pixel
+  is decoded. A pixel limit alone does not bound memory: a 40 KB PNG of
+  6300x6300 is under 40 million pixels yet costs ~120 MB once decoded. JPEGs
+  are measured after ``Image.draft`` (the decoder's own 1/2, 1/4, 1/8 scaling),
+  so a big phone photo costs what its reduced size costs. Avatars get a far
+  smaller decoded-bytes limit (:data:`AVATAR_MAX_DECODED_BYTES`) than listing
+  photos (:data:`PHOTO_MAX_DECODED_BYTES`).
+* At most ``max_decodes`` pictures (default: the number of CPUs) are decoded at
+  once per process (an asyncio semaphore in front of the executor), so peak
+  memory is bounded by ``max_decodes`` x the decoded-bytes limit, whatever
+  the number of concurrent uploads.
+* The picture is fully decoded (so a truncated file is caught), reduced early
+  (``Image.reduce``) when it is far larger than the stored size, turned upright
   from its EXIF orientation, flattened onto white, and re-encoded from a fresh
   image, so no EXIF (GPS position, camera serial), ICC profile, XMP or comment
   of the upload survives.
@@ -33,18 +45,28 @@ import asyncio
 import concurrent.futures
 import contextlib
 import io
+import logging
 import os
 import pathlib
 import random
 import re
 import secrets
 import threading
+import time
 import warnings
+import weakref
 from dataclasses import dataclass
+from typing import BinaryIO, Union
 
 from PIL import Image, ImageDraw, ImageOps
 
-__all__ = ["ImageError", "ImageStore", "StoredImage", "make_demo_photo"]
+__all__ = ["ImageError", "ImageStore", "StoredImage", "make_demo_photo", "PHOTO_MAX_DECODED_BYTES",
+           "AVATAR_MAX_DECODED_BYTES"]
+
+log = logging.getLogger("ihome.images")
+
+Source = Union[bytes, bytearray, memoryview, str, os.PathLike]
+"""What :meth:`ImageStore.save` takes: the upload's bytes, or the path of a file holding them."""
 
 # The formats Pillow may even try to parse: restricting Image.open to these
 # keeps the many other decoders (GIF, TIFF, BMP, ...) away from untrusted
@@ -61,6 +83,18 @@ AVATAR_THUMB_BOX = (160, 160)
 """Square (avatar) thumbnails fit within this box in pixels."""
 JPEG_QUALITY = 85
 
+PHOTO_MAX_DECODED_BYTES = 64 * 1024 * 1024
+"""Listing photos: at most this many bytes once decoded (width x height x bytes per
+pixel of the RGB or RGBA working image), e.g. a 22-megapixel RGB PNG or any JPEG
+whose drafted size fits. Two decodes at once stay well under the process budget."""
+AVATAR_MAX_DECODED_BYTES = 24 * 1024 * 1024
+"""Avatars: well under half a listing photo's budget (a 3000x2000 photo or a
+phone screenshot fits; an avatar is shown at 160x160 px at most). A 6300x6300
+PNG (~120 MB decoded) is refused from its header."""
+AVATAR_DRAFT_BOX = (1024, 1024)
+"""Avatars are drafted (JPEG) towards this box: a 12-megapixel photo decodes at
+half size (2000x1500 px, 9 MB) instead of in full (36 MB)."""
+
 SIZES = ("l", "t")
 """Size codes: "l" is the large picture, "t" the thumbnail."""
 
@@ -74,6 +108,27 @@ _WARNINGS_LOCK = threading.Lock()
 
 _MSG_FORMAT = "只支持 JPEG、PNG 或 WebP 图片"
 _MSG_CORRUPT = "图片文件已损坏"
+_MSG_TOO_LARGE_DECODED = "图片尺寸过大，请缩小后再上传（解码后最多 {limit}）"
+
+# Bytes per pixel of the working image a mode ends up as: everything is
+# flattened to 8-bit RGB (3), through RGBA (4) when it has transparency. Modes
+# wider than that (CMYK, 16/32-bit) cost what they are.
+_WIDE_MODES = {"CMYK": 4, "I": 4, "F": 4, "I;16": 4, "I;16L": 4, "I;16B": 4, "I;16N": 4}
+_ALPHA_MODES = {"RGBA", "LA", "PA", "RGBa", "La"}
+# Modes Image.reduce() works on; others are reduced after conversion.
+_REDUCIBLE_MODES = {"L", "LA", "RGB", "RGBA", "I", "F", "CMYK"}
+# EXIF orientation -> the transpose that makes the picture upright.
+_ORIENTATION = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+INCOMING_DIR = ".incoming"
+"""Folder under ``media_dir`` for uploads being received (dot name: no URL reaches it)."""
 
 
 class ImageError(ValueError):
@@ -102,8 +157,12 @@ class ImageStore:
 
     ``max_bytes`` caps the upload's size in bytes and ``max_pixels`` its
     width x height in pixels (Pillow's own bomb limit, about 89 million
-    pixels, applies on top). ``executor`` runs the work; ``None`` means the
-    event loop's default executor.
+    pixels, applies on top). ``max_decoded_bytes`` and
+    ``avatar_max_decoded_bytes`` cap the memory one decode may take (bytes,
+    see :data:`PHOTO_MAX_DECODED_BYTES`). ``max_decodes`` is how many
+    pictures this store decodes at once (default ``os.cpu_count()``); the
+    others wait without holding an executor thread. ``executor`` runs the
+    work; ``None`` means the event loop's default executor.
     """
 
     def __init__(
@@ -112,36 +171,83 @@ class ImageStore:
         *,
         max_bytes: int = 10 * 1024 * 1024,
         max_pixels: int = 40_000_000,
+        max_decoded_bytes: int = PHOTO_MAX_DECODED_BYTES,
+        avatar_max_decoded_bytes: int = AVATAR_MAX_DECODED_BYTES,
+        max_decodes: int | None = None,
         executor: concurrent.futures.Executor | None = None,
     ) -> None:
         self.media_dir = pathlib.Path(media_dir)
         self.max_bytes = max_bytes
         self.max_pixels = max_pixels
+        self.max_decoded_bytes = max_decoded_bytes
+        self.avatar_max_decoded_bytes = avatar_max_decoded_bytes
+        self.max_decodes = max(1, max_decodes or os.cpu_count() or 1)
         self.executor = executor
+        # One semaphore per event loop: an asyncio primitive belongs to the
+        # loop it first waits on, and tests run several loops in one process.
+        self._gates: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self.decoding = 0
+        """Decodes running right now (read by tests and the memory benchmark)."""
+        self.max_decoding_seen = 0
+        """The most decodes that ever ran at once in this store."""
 
-    async def save(self, data: bytes, *, square: bool = False) -> StoredImage:
-        """Checks ``data`` (the uploaded file's bytes) and stores it.
+    def _gate(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        gate = self._gates.get(loop)
+        if gate is None:
+            gate = self._gates[loop] = asyncio.Semaphore(self.max_decodes)
+        return gate
+
+    async def save(self, source: Source, *, square: bool = False) -> StoredImage:
+        """Checks ``source`` (the upload's bytes, or the path of a file holding
+        them) and stores it.
 
         With ``square=True`` (avatars) the picture is centre-cropped to a
-        square and the thumbnail fits 160x160 px; otherwise the thumbnail fits
-        480x360 px. The large size fits 1600x1600 px either way.
+        square, held to the avatar decoded-bytes limit, and the thumbnail fits
+        160x160 px; otherwise the thumbnail fits 480x360 px. The large size
+        fits 1600x1600 px either way.
 
-        Raises :class:`ImageError` when ``data`` is too large, not a JPEG, PNG
-        or WebP, has too many pixels, or cannot be decoded; nothing is written
-        then. ``OSError`` from the disk is passed on, after every file of the
-        new key has been removed.
+        Raises :class:`ImageError` when the upload is too large (bytes), not a
+        JPEG, PNG or WebP, has too many pixels, would take too many bytes to
+        decode, or cannot be decoded; nothing is written then. ``OSError``
+        from the disk is passed on, after every file of the new key has been
+        removed.
         """
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, self._save_sync, data, square)
+        async with self._gate():
+            return await loop.run_in_executor(self.executor, self._save_sync, source, square)
 
     async def delete(self, key: str) -> None:
         """Removes both files of ``key``; files already gone are fine.
 
         Raises ``ValueError`` if ``key`` is not 32 lowercase hex digits.
         """
-        paths = [self.path(key, size) for size in SIZES]
+        await self.delete_many([key])
+
+    async def delete_many(self, keys: list[str]) -> None:
+        """Removes both files of every key in ``keys`` (files already gone are fine).
+
+        Raises ``ValueError`` before removing anything if a key is malformed.
+        """
+        paths = [self.path(key, size) for key in keys for size in SIZES]
+        if not paths:
+            return
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self.executor, _unlink_all, paths)
+
+    def incoming_dir(self) -> pathlib.Path:
+        """The folder for uploads being received, created on first use.
+
+        It sits under ``media_dir`` (same disk, never a RAM-backed /tmp) in a
+        dot folder that no media URL reaches. Files older than an hour there
+        are leftovers of a crashed process and are removed now.
+        """
+        folder = self.media_dir / INCOMING_DIR
+        if not folder.is_dir():
+            folder.mkdir(parents=True, exist_ok=True)
+        else:
+            _sweep(folder, max_age=3600)
+        return folder
 
     def url(self, key: str, size: str = "l") -> str:
         """The URL path of one size of ``key``: ``/media/<key[:2]>/<key>_<size>.jpg``.
@@ -164,25 +270,51 @@ class ImageStore:
 
     # -- executor side ------------------------------------------------------
 
-    def _save_sync(self, data: bytes, square: bool) -> StoredImage:
-        if len(data) > self.max_bytes:
-            raise ImageError(f"图片不能超过 {_format_bytes(self.max_bytes)}")
-        img = self._decode(data)
-        img = _flatten_to_rgb(img)
-        if square:
-            img = _centre_square(img)
-        img.thumbnail(LARGE_BOX, Image.Resampling.LANCZOS)
+    def _save_sync(self, source: Source, square: bool) -> StoredImage:
+        self.decoding += 1
+        self.max_decoding_seen = max(self.max_decoding_seen, self.decoding)
+        try:
+            img = self._prepare_image(source, square)
+        finally:
+            self.decoding -= 1
         thumb = img.copy()
         thumb.thumbnail(AVATAR_THUMB_BOX if square else THUMB_BOX, Image.Resampling.LANCZOS)
         key = secrets.token_hex(16)
         self._write_files(key, {"l": _encode_jpeg(img), "t": _encode_jpeg(thumb)})
         return StoredImage(key=key, width=img.width, height=img.height)
 
-    def _decode(self, data: bytes) -> Image.Image:
-        """Opens, checks and fully decodes ``data``; returns an upright image."""
+    def _prepare_image(self, source: Source, square: bool) -> Image.Image:
+        """The upright, flattened RGB picture within the large box (decoded under the limits)."""
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            size = len(source)
+        else:
+            size = os.stat(source).st_size
+        if size > self.max_bytes:
+            raise ImageError(f"图片不能超过 {_format_bytes(self.max_bytes)}")
+        with contextlib.ExitStack() as stack:
+            if isinstance(source, (bytes, bytearray, memoryview)):
+                stream: BinaryIO = io.BytesIO(source)
+            else:
+                stream = stack.enter_context(open(source, "rb"))
+            img = self._decode(stream, square)
+        # Read before reduce(): the reduced copy carries no EXIF.
+        orientation = _orientation(img)
+        if square:
+            img = _centre_square(_reduce_to(img, min(img.size), LARGE_BOX[0]))
+        else:
+            img = _reduce_to(img, max(img.width / LARGE_BOX[0], img.height / LARGE_BOX[1]) * LARGE_BOX[0],
+                             LARGE_BOX[0])
+        if orientation in _ORIENTATION:
+            img = img.transpose(_ORIENTATION[orientation])
+        img = _flatten_to_rgb(img)
+        img.thumbnail(LARGE_BOX, Image.Resampling.LANCZOS)
+        return img
+
+    def _decode(self, stream: BinaryIO, square: bool) -> Image.Image:
+        """Opens, checks and fully decodes ``stream``; the pixels as stored in the file."""
         try:
             with _pillow_warnings():
-                img = Image.open(io.BytesIO(data), formats=_OPEN_FORMATS)
+                img = Image.open(stream, formats=_OPEN_FORMATS)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise ImageError(self._too_many_pixels()) from None
         except Image.UnidentifiedImageError:
@@ -201,14 +333,20 @@ class ImageStore:
 
         try:
             # For JPEG, decode at 1/2, 1/4 or 1/8 scale when the result still
-            # covers the large size: far less memory and time for big photos.
-            # (A no-op for PNG and WebP.)
-            img.draft("RGB", LARGE_BOX)
+            # covers what is stored: far less memory and time for big photos.
+            # (A no-op for PNG and WebP.) img.size is the drafted size after it.
+            img.draft("RGB", AVATAR_DRAFT_BOX if square else LARGE_BOX)
+        except Exception:
+            raise ImageError(_MSG_CORRUPT) from None
+        limit = self.avatar_max_decoded_bytes if square else self.max_decoded_bytes
+        if decoded_bytes(img) > limit:
+            raise ImageError(_MSG_TOO_LARGE_DECODED.format(limit=_format_bytes(limit)))
+
+        try:
             # verify() would not decode the pixel data; load() does, and
             # raises on a truncated or damaged stream.
-            img.load()
             with _pillow_warnings():
-                ImageOps.exif_transpose(img, in_place=True)
+                img.load()
         except MemoryError:
             raise
         except Exception:
@@ -282,6 +420,60 @@ def _unlink_all(paths: list[pathlib.Path]) -> None:
         p.unlink(missing_ok=True)
 
 
+def _sweep(folder: pathlib.Path, max_age: float) -> None:
+    """Removes files in *folder* last modified more than *max_age* seconds ago."""
+    cutoff = time.time() - max_age
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            with contextlib.suppress(OSError):
+                if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < cutoff:
+                    os.unlink(entry.path)
+
+
+def decoded_bytes(img: Image.Image) -> int:
+    """What decoding *img* (opened, maybe drafted, not loaded) costs in bytes.
+
+    width x height x bytes per pixel of the image it is worked on as: 3 (RGB),
+    4 with transparency (palette pictures too: their transparency is only
+    known after decoding), or the mode's own width when that is more (CMYK,
+    16- and 32-bit modes).
+    """
+    if img.mode in _WIDE_MODES:
+        per_pixel = _WIDE_MODES[img.mode]
+    elif img.mode in _ALPHA_MODES or img.mode == "P" or "transparency" in img.info:
+        per_pixel = 4
+    else:
+        per_pixel = 3
+    return img.width * img.height * per_pixel
+
+
+def _orientation(img: Image.Image) -> int:
+    """The EXIF orientation tag of *img* (1 = upright); damaged EXIF counts as upright."""
+    try:
+        with _pillow_warnings():
+            return int(img.getexif().get(0x0112, 1) or 1)
+    except Exception:
+        return 1
+
+
+def _reduce_to(img: Image.Image, measure: float, target: int) -> Image.Image:
+    """*img* shrunk by a whole factor while *measure* (the side that decides the
+    stored size) stays at least twice *target*, so the final LANCZOS resize
+    still has detail to work with. Decoding cost is paid already; this keeps
+    the copies made after it (flattening, cropping) small.
+    """
+    factor = int(measure // (2 * target))
+    if factor < 2:
+        return img
+    if img.mode.startswith("I;16"):
+        img = img.convert("I")  # keeps all 16 bits; _flatten_to_rgb scales them down
+    elif img.mode == "1":
+        img = img.convert("L")
+    elif img.mode not in _REDUCIBLE_MODES:
+        img = img.convert("RGBA" if img.mode in ("P", "PA") or "transparency" in img.info else "RGB")
+    return img.reduce(factor)
+
+
 def _fsync_dir(folder: pathlib.Path) -> None:
     fd = os.open(folder, os.O_RDONLY)
     try:
@@ -308,10 +500,12 @@ def _flatten_to_rgb(img: Image.Image) -> Image.Image:
         img = img.convert("I").point(lambda v: v / 256).convert("L")
     out = Image.new("RGB", img.size, "white")
     if img.mode in ("RGBA", "LA", "PA", "RGBa") or "transparency" in img.info:
-        rgba = img.convert("RGBA")
+        rgba = img if img.mode == "RGBA" else img.convert("RGBA")
         out.paste(rgba, mask=rgba.getchannel("A"))
     else:
-        out.paste(img.convert("RGB"))
+        # paste() copies the pixels across; convert() only when the mode differs
+        # (convert("RGB") of an RGB image would be one more full-size copy).
+        out.paste(img if img.mode == "RGB" else img.convert("RGB"))
     return out
 
 
