@@ -74,8 +74,17 @@ class Limits:
     off (services/ratelimit.py). README.md lists them under "限流 / Rate limits".
     """
 
+    # Failed logins an account may collect per window before an address that
+    # has failed for it is refused; addresses that have not may go on trying up
+    # to login_per_mobile_total (so the owner still gets in during an attack).
     login_per_mobile: int = 5
+    login_per_mobile_total: int = 20
+    # Failed logins per address per window that are free; each one past them
+    # waits twice as long as the last (login_ip_backoff seconds first, at most
+    # login_ip_backoff_cap): a back-off, not a wall, for addresses shared by many.
     login_per_ip: int = 20
+    login_ip_backoff: int = 10
+    login_ip_backoff_cap: int = 5 * 60
     login_window: int = 15 * 60
     register_per_ip: int = 10
     register_window: int = 60 * 60
@@ -124,7 +133,12 @@ class Settings:
     port: int = 8000
     address: str = "127.0.0.1"
     cookie_secret: str = ""
+    # IHOME_DATA_KEY: key(s) encrypting ID-card numbers at rest (services/crypto.py).
+    data_key: str = ""
     media_dir: Path = VAR_DIR / "media"
+    # IHOME_MEDIA_ACCEL_REDIRECT: behind nginx, the internal location (e.g. "/_media/") that
+    # sends /media files after the app's access check (X-Accel-Redirect); "" = the app sends them.
+    media_accel_redirect: str = ""
     debug: bool = False
     xheaders: bool = False
     mysql_pool_min: int = 1
@@ -163,6 +177,14 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
 
+def _accel_prefix(value: str) -> str:
+    """IHOME_MEDIA_ACCEL_REDIRECT: "" or a local path such as "/_media/" (ConfigError otherwise)."""
+    value = value.strip()
+    if value and (not value.startswith("/") or value.startswith("//") or any(c in value for c in "?#\\ ")):
+        raise ConfigError(f"IHOME_MEDIA_ACCEL_REDIRECT must be a path like /_media/, got {value!r}")
+    return value
+
+
 def _bool(value: str) -> bool:
     return value.strip().lower() in ("1", "true", "yes", "on")
 
@@ -179,6 +201,38 @@ def _dev_cookie_secret() -> str:
     os.chmod(tmp, 0o600)
     tmp.rename(path)
     return value
+
+
+def _dev_data_key() -> str:
+    """A data key generated once per checkout and kept in var/, so encrypted rows stay readable."""
+    from services.crypto import generate_key
+
+    path = VAR_DIR / "data_key"
+    if path.exists():
+        return path.read_text().strip()
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    value = generate_key()
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(value)
+    os.chmod(tmp, 0o600)
+    tmp.rename(path)
+    return value
+
+
+def _data_key(raw: str, env: str) -> str:
+    """IHOME_DATA_KEY checked; production refuses to start without one, development makes one."""
+    from services.crypto import generate_key, parse_keys
+
+    if not raw.strip():
+        if env == "production":
+            raise ConfigError("production needs IHOME_DATA_KEY: 32 random bytes in URL-safe base64, e.g. "
+                              "python -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())'")
+        return _dev_data_key() if env == "development" else generate_key()
+    try:
+        parse_keys(raw)
+    except ValueError as exc:
+        raise ConfigError(f"IHOME_DATA_KEY: {exc}") from None
+    return raw.strip()
 
 
 def _limits_from_env(environ: Mapping[str, str]) -> Limits:
@@ -230,7 +284,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 
     Raises :class:`ConfigError` for an unknown ``IHOME_ENV``, a malformed URL or
     number, production without a real ``IHOME_COOKIE_SECRET``, or a bcrypt cost
-    (``IHOME_BCRYPT_ROUNDS``) outside 4–31, or below 12 in production.
+    (``IHOME_BCRYPT_ROUNDS``) outside 4–31, or below 12 in production, or a missing
+    (production) or malformed ``IHOME_DATA_KEY``.
     """
     env_vars = os.environ if environ is None else environ
     env = env_vars.get("IHOME_ENV", "development")
@@ -246,6 +301,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     except ValueError:
         raise ConfigError("IHOME_PORT must be a port number")
     bcrypt_rounds = _bcrypt_rounds(env_vars.get("IHOME_BCRYPT_ROUNDS", str(PRODUCTION_MIN_BCRYPT_ROUNDS)), env)
+    data_key = _data_key(env_vars.get("IHOME_DATA_KEY", ""), env)
     settings = Settings(
         env=env,
         mysql_url=env_vars.get("IHOME_MYSQL_URL", DEFAULT_MYSQL_URL),
@@ -253,7 +309,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         port=port,
         address=env_vars.get("IHOME_ADDRESS", "127.0.0.1"),
         cookie_secret=secret,
+        data_key=data_key,
         media_dir=Path(env_vars.get("IHOME_MEDIA_DIR", str(VAR_DIR / "media"))),
+        media_accel_redirect=_accel_prefix(env_vars.get("IHOME_MEDIA_ACCEL_REDIRECT", "")),
         debug=_bool(env_vars.get("IHOME_DEBUG", "0")),
         xheaders=_bool(env_vars.get("IHOME_XHEADERS", "0")),
         iplookup_url=env_vars.get("IHOME_IPLOOKUP_URL", DEFAULT_IPLOOKUP_URL),
@@ -266,6 +324,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     return settings
 
 
+def _test_data_key() -> str:
+    from services.crypto import generate_key
+
+    return generate_key()
+
+
 def test_settings(**overrides) -> Settings:
     """Settings for the test suite: the local test servers, a fresh secret, no debug."""
     base = Settings(
@@ -273,6 +337,7 @@ def test_settings(**overrides) -> Settings:
         mysql_url=os.environ.get("IHOME_TEST_MYSQL_URL", DEFAULT_MYSQL_URL),
         redis_url=os.environ.get("IHOME_TEST_REDIS_URL", DEFAULT_REDIS_URL),
         cookie_secret=secrets.token_urlsafe(48),
+        data_key=_test_data_key(),
         media_dir=VAR_DIR / "test-media",
         iplookup_url="http://127.0.0.1:9/{ip}",  # tests point this at their own provider
         bcrypt_rounds=BCRYPT_ROUNDS_RANGE[0],  # bcrypt's cheapest cost: hashing is not what tests test

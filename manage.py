@@ -2,8 +2,9 @@
 """Administrative commands of 爱家.
 
     python manage.py wait-db [--timeout 60]   wait until MariaDB accepts connections
-    python manage.py migrate                  apply pending migrations (yoyo)
-    python manage.py seed [--demo | --no-demo]
+    python manage.py migrate                  apply pending migrations (yoyo), then encrypt
+                                              ID-card numbers not under the current data key
+    python manage.py seed [--demo | --no-demo] [--scale N]
                                               areas + facilities; demo listings in development
     python manage.py createadmin --mobile M [--password P]
                                               create an admin account, or make an existing one admin
@@ -59,16 +60,42 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     applied = apply_migrations(settings.mysql_url)
     print(f"migrate: {applied} migration(s) applied to {settings.mysql.db} "
           f"in {time.perf_counter() - started:.2f} s")
+    return asyncio.run(_encrypt_id_cards(settings, "migrate"))
+
+
+async def _encrypt_id_cards(settings: Settings, command: str) -> int:
+    """The data step after the schema: encrypt plain ID-card numbers, re-encrypt rotated ones.
+
+    Idempotent (encrypted values carry a prefix and key id); exits 1 when a stored
+    value does not decrypt with IHOME_DATA_KEY, changing nothing further.
+    """
+    from models import profile
+    from models.db import create_database
+    from services.crypto import DataKeyError, FieldCipher
+
+    db = await create_database(settings)
+    try:
+        changed = await profile.encrypt_id_cards(db, FieldCipher(settings.data_key))
+    except DataKeyError as exc:
+        print(f"{command}: IHOME_DATA_KEY cannot decrypt a stored ID-card number: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await db.close()
+    if changed:
+        print(f"{command}: encrypted {changed} ID-card number(s)")
     return 0
 
 
 def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
     """Seed areas and facilities always; demo listings in development or with --demo."""
     demo = settings.env == "development" if args.demo is None else args.demo
-    return asyncio.run(_seed(settings, demo=demo, progress=not args.quiet))
+    if args.scale < 0:
+        print("seed: --scale takes a number of listings >= 0", file=sys.stderr)
+        return 2
+    return asyncio.run(_seed(settings, demo=demo, progress=not args.quiet, scale=args.scale))
 
 
-async def _seed(settings: Settings, *, demo: bool, progress: bool) -> int:
+async def _seed(settings: Settings, *, demo: bool, progress: bool, scale: int = 0) -> int:
     from models import seed
     from models.db import create_database
 
@@ -97,10 +124,18 @@ async def _seed(settings: Settings, *, demo: bool, progress: bool) -> int:
                 print("seed: demo listings already present")
         else:
             print(f"seed: demo listings skipped (IHOME_ENV={settings.env}; --demo adds them)")
+        if scale:
+            from models.seed_scale import seed_scale
+
+            started = time.perf_counter()
+            added = await seed_scale(db, scale, progress=progress)
+            print(f"seed: {added} synthetic listings added (target {scale}) "
+                  f"in {time.perf_counter() - started:.2f} s")
         await _drop_cached_pages(settings)
     finally:
         await db.close()
-    return 0
+    # The demo landlord is inserted with a plain ID card: encrypt it like any old row.
+    return await _encrypt_id_cards(settings, "seed")
 
 
 async def _drop_cached_pages(settings: Settings) -> None:
@@ -216,6 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--no-demo", dest="demo", action="store_false",
                        help="skip the demo listings even in development")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--scale", type=int, default=0, metavar="N",
+                   help="also bulk-load synthetic listings (with landlords, guests, orders and booked "
+                        "nights) until there are N of them; re-running adds only the difference")
     p.set_defaults(func=cmd_seed)
 
     p = sub.add_parser("createadmin", help="create an admin account or make an existing one admin")

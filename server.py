@@ -28,10 +28,12 @@ from handlers import admin
 from handlers import profile
 from handlers import health
 from handlers.base import NotFoundHandler
+from models import profile as profile_model
 from models.db import Database, create_database
 from models.revocations import RevocationLog
 from services.cache import Cache
 from services.captcha import CaptchaService
+from services.crypto import DataKeyError, FieldCipher
 from services.images import ImageStore
 from services.iplocation import IPLocator
 from services.sessions import SessionStore
@@ -117,6 +119,8 @@ class IHomeApplication(tornado.web.Application):
         self.images = images or ImageStore(settings.media_dir, max_bytes=settings.upload_max_bytes,
                                            max_pixels=settings.upload_max_pixels)
         self.locator = locator
+        # Encrypts ID-card numbers at rest (models/profile.py); IHOME_DATA_KEY.
+        self.cipher = FieldCipher(settings.data_key)
         self.cache = Cache(redis, settings.cache_ttl)
         self.captcha = CaptchaService(redis, settings.captcha_ttl)
         self.sessions = SessionStore(redis, idle_ttl=settings.session_idle_ttl,
@@ -230,6 +234,12 @@ async def main() -> None:
                  if getattr(options, k) is not None}
     settings = settings.replace(**overrides)
     app = await build_app(settings)
+    try:
+        # A wrong IHOME_DATA_KEY stops the server here, not page by page.
+        await profile_model.check_data_key(app.db, app.cipher)
+    except DataKeyError as exc:
+        await close_app(app)
+        raise SystemExit(f"IHOME_DATA_KEY cannot decrypt the stored ID-card numbers: {exc}")
     server = create_http_server(app)
     server.listen(settings.port, settings.address)
     log.info("爱家 serving on http://%s:%d (%s)", settings.address, settings.port, settings.env)

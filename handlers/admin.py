@@ -75,14 +75,14 @@ class AdminLoginHandler(LoginHandler):
         self.flash("已登录管理后台")
         self.redirect(self.admin_next())
 
-    def refusal(self, user: dict) -> str | None:
+    def refusal(self, user) -> str | None:
         """Besides a disabled account, a non-admin one is refused here (and logged as a failure)."""
-        if not user["is_admin"] and user["is_active"]:
+        if not user.is_admin and user.is_active:
             return "该账号没有管理员权限，不能登录管理后台"
         return super().refusal(user)
 
     def is_admin_session(self) -> bool:
-        return bool(self.current_user and self.current_user["is_admin"]
+        return bool(self.current_user and self.current_user.is_admin
                     and self.current_session and self.current_session.is_admin)
 
     def admin_next(self) -> str:
@@ -98,11 +98,11 @@ class AdminBase(BaseHandler):
     async def prepare(self) -> None:
         await super().prepare()
         user = self.current_user
-        if user and user["is_admin"] and self.current_session and self.current_session.is_admin:
+        if user and user.is_admin and self.current_session and self.current_session.is_admin:
             # Admin pages show personal data: keep them out of shared caches and history.
             self.set_header("Cache-Control", "no-store")
             return
-        if user and not user["is_admin"]:
+        if user and not user.is_admin:
             raise PageError(403, "需要管理员权限")
         if self.request.method == "GET":
             self.redirect("/admin/login?" + urllib.parse.urlencode({"next": self.request.uri}))
@@ -111,7 +111,7 @@ class AdminBase(BaseHandler):
 
     @property
     def admin_id(self) -> int:
-        return self.current_user["id"]
+        return self.current_user.id
 
     def page(self) -> int:
         """The ``page`` query value (1-based, at most MAX_PAGE)."""

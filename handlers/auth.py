@@ -65,7 +65,7 @@ class RegisterHandler(BaseHandler):
         if not valid_captcha_id(captcha_id) or not await self.application.captcha.check(
                 captcha_id, self.arg("captcha", 10)):
             errors["captcha"] = "图片验证码错误或已过期，请重新输入"
-        if not errors and await users.get_by_mobile(self.db, mobile):
+        if not errors and await users.id_of_mobile(self.db, mobile) is not None:
             errors["mobile"] = "该手机号已注册，请直接登录"
         if errors:
             self.show(400, errors)
@@ -76,7 +76,7 @@ class RegisterHandler(BaseHandler):
         except users.MobileTaken:  # a concurrent sign-up with the same mobile won
             self.show(400, {"mobile": "该手机号已注册，请直接登录"})
             return
-        await self.start_session(await users.get_by_id(self.db, user_id))
+        await self.start_session(await users.get_current(self.db, user_id))
         self.flash("注册成功，欢迎来到爱家！")
         self.redirect_next("/")
 
@@ -120,14 +120,24 @@ class LoginHandler(BaseHandler):
     async def get(self) -> None:
         self.show()
 
-    async def authenticate(self) -> dict | None:
+    async def authenticate(self) -> users.CurrentUser | None:
         """The user whose mobile and password were posted, or None (after showing the form).
 
-        Throttled in Redis (config.Limits): an attempt is refused with 429 and a
-        Retry-After header once the mobile has login_per_mobile, or the client
-        address login_per_ip, failed attempts within login_window seconds. A
-        correct password resets the mobile's counter and does not count against
-        the address. Every attempt, refused or not, is recorded in login_events.
+        Throttled in Redis (config.Limits, policy in README.md "限流 / Rate limits"):
+
+        * per address, exponential back-off: login_per_ip failures per
+          login_window are free, each further one must wait twice as long after
+          the previous one (login_ip_backoff seconds first, login_ip_backoff_cap
+          at most);
+        * per account: once the mobile has login_per_mobile failures in the
+          window, addresses that have failed for it are refused, while an address
+          that has not still has its password checked, up to
+          login_per_mobile_total failures in all — an attacker cannot lock the
+          owner out from elsewhere.
+
+        A refusal is a 429 with Retry-After. A correct password gives its
+        reservations back and forgets this address's failures for this account.
+        Every attempt, refused or not, is recorded in login_events.
         """
         mobile = self.arg("mobile", 20)
         password = self.get_argument("password", "", strip=False)[:200]
@@ -138,55 +148,64 @@ class LoginHandler(BaseHandler):
             return None
         limits = self.config.limits
         limiter = RateLimiter(self.redis)
+        ip = self.client_ip
         # Reserve the attempt before bcrypt runs, so parallel guesses cannot all
-        # slip past the check before the first failure is counted.
+        # slip past the check before the first failure is counted. Each counter's
+        # entries carry the other subject as their tag: the address's record which
+        # mobile failed, the mobile's record from which address.
         refused = by_mobile = None
-        by_ip = await limiter.acquire("login:ip", self.client_ip, limits.login_per_ip, limits.login_window)
+        by_ip = await limiter.backoff("login:ip", ip, limits.login_per_ip, limits.login_window,
+                                      limits.login_ip_backoff, limits.login_ip_backoff_cap, tag=mobile)
         if not by_ip.allowed:
             refused = by_ip
         else:
             by_mobile = await limiter.acquire("login:mobile", mobile, limits.login_per_mobile,
-                                              limits.login_window)
+                                              limits.login_window, tag=ip,
+                                              clean_limit=limits.login_per_mobile_total)
             if not by_mobile.allowed:
                 await limiter.refund(by_ip)  # no password was tried
                 refused = by_mobile
         if refused is not None:
-            await self.record_login(await users.get_by_mobile(self.db, mobile), mobile, False)
+            await self.record_login(await users.id_of_mobile(self.db, mobile), mobile, False)
             self.set_header("Retry-After", str(refused.retry_after))
             self.show(429, {"form": too_many_message(refused)})
             return None
-        user = await users.get_by_mobile(self.db, mobile)
+        found = await users.get_login(self.db, mobile)
+        user, password_hash = found if found else (None, None)
         # Check against a dummy hash when the mobile is unknown: same time, same message.
-        ok = await check_password(password, user["password_hash"] if user else None)
+        ok = await check_password(password, password_hash, rounds=self.config.bcrypt_rounds)
         if not ok:
-            await self.record_login(user, mobile, False)
+            await self.record_login(user.id if user else None, mobile, False)
             self.show(400, {"form": BAD_CREDENTIALS})
             return None
-        # The right password is not a failed attempt: give the address its
-        # reservation back and clear the account's counter.
+        # The right password is not a failed attempt, and this address's earlier
+        # failures for this account were the owner's own typos. Failures from
+        # other addresses, and this address's failures on other accounts, stay.
         await limiter.refund(by_ip)
-        await limiter.reset("login:mobile", mobile)
+        await limiter.refund(by_mobile)
+        await limiter.forgive("login:mobile", mobile, ip)
+        await limiter.forgive("login:ip", ip, mobile)
         refusal = self.refusal(user)
         if refusal is not None:
             # The right password but this page will not let the account in: a failed login.
-            await self.record_login(user, mobile, False)
+            await self.record_login(user.id, mobile, False)
             self.show(403, {"form": refusal})
             return None
-        await self.record_login(user, mobile, True)
+        await self.record_login(user.id, mobile, True)
         return user
 
-    def refusal(self, user: dict) -> str | None:
+    def refusal(self, user: users.CurrentUser) -> str | None:
         """Why *user*, whose password was right, may not log in here (a message), or None."""
-        if not user["is_active"]:
+        if not user.is_active:
             return "该账号已被管理员停用，如有疑问请联系客服"
         return None
 
-    async def record_login(self, user: dict | None, mobile: str | None, success: bool) -> None:
+    async def record_login(self, user_id: int | None, mobile: str | None, success: bool) -> None:
         """Write one login_events row for this request, with the client address's location."""
         locator = self.application.locator
         location = (await locator.locate(self.client_ip)).label() if locator is not None else None
         await login_events.record(
-            self.db, user_id=user["id"] if user else None, mobile=mobile, ip=self.client_ip,
+            self.db, user_id=user_id, mobile=mobile, ip=self.client_ip,
             location=location, user_agent=self.request.headers.get("User-Agent", ""), success=success,
             is_admin_login=self.admin_login)
 

@@ -61,14 +61,14 @@ class ListingBase(BaseHandler):
         if house["status"] == "online" and house.get("owner_active", 1):
             return True
         user = self.current_user
-        return bool(user and (user["id"] == house["owner_id"] or user["is_admin"]))
+        return bool(user and (user.id == house["owner_id"] or user.is_admin))
 
     async def owned_house(self, house_id: int) -> dict:
         """The current user's listing *house_id*; 404 when unknown, 403 when someone else's."""
         house = await houses.get(self.db, house_id)
         if house is None:
             raise PageError(404, "房源不存在")
-        if house["owner_id"] != self.current_user["id"]:
+        if house["owner_id"] != self.current_user.id:
             raise PageError(403, "这不是你的房源")
         return house
 
@@ -239,7 +239,7 @@ class HouseFormBase(ListingBase):
     async def publish_blocker(self) -> str | None:
         """A reason the current user may not publish, or None: publishing needs real-name verification."""
         user = self.current_user
-        if user is None or not user["id_card"]:
+        if user is None or not user.verified:
             return "发布房源前需要先完成实名认证。"
         return None
 
@@ -291,7 +291,7 @@ class HouseNewHandler(HouseFormBase):
             return
         async with self.db.transaction() as tx:
             # A new listing waits for an admin's approval before anyone else sees it.
-            house_id = await houses.create(tx, self.current_user["id"], values, facility_ids,
+            house_id = await houses.create(tx, self.current_user.id, values, facility_ids,
                                            status="pending")
         await self.cache.invalidate_house(house_id)
         self.flash("房源已提交，管理员审核通过后公开。现在上传几张照片吧")
@@ -441,5 +441,5 @@ class MyHousesHandler(ListingBase):
 
     @tornado.web.authenticated
     async def get(self) -> None:
-        rows = await houses.by_owner(self.db, self.current_user["id"])
+        rows = await houses.by_owner(self.db, self.current_user.id)
         self.render("houses/my.html", rows=rows)

@@ -80,7 +80,7 @@ async def listing_extra(handler: HouseDetailHandler, house: dict) -> dict:
     first = today.replace(day=1)
     booked = set(await orders.booked_nights(handler.db, house["id"], first, add_months(first, CALENDAR_MONTHS)))
     user = handler.current_user
-    if user and user["id"] == house["owner_id"]:
+    if user and user.id == house["owner_id"]:
         blocker = "这是你自己的房源，不能预订"
     elif house["status"] != "online" or not house.get("owner_active", 1):
         blocker = "该房源当前未上线，暂不接受预订"
@@ -124,7 +124,7 @@ class BookHandler(HouseDetailHandler):
         try:
             check_in = parse_day(sd, "sd", "请选择入住日期")
             check_out = parse_day(ed, "ed", "请选择离开日期")
-            booked = await orders.book(self.db, self.current_user["id"], int(house_id), check_in, check_out,
+            booked = await orders.book(self.db, self.current_user.id, int(house_id), check_in, check_out,
                                        datetime.date.today())
         except orders.BookingRefused as exc:
             if exc.field is None:
@@ -146,7 +146,7 @@ class OrderBase(BaseHandler):
         """(order, "guest" | "landlord") for the current user; 404 for anyone else,
         so strangers cannot tell which order ids exist."""
         order = await orders.get(self.db, order_id)
-        role = order and orders.role_of(order, self.current_user["id"])
+        role = order and orders.role_of(order, self.current_user.id)
         if not role:
             raise PageError(404, "订单不存在")
         return order, role
@@ -158,7 +158,7 @@ class OrderBase(BaseHandler):
         self.set_status(status)
         today = datetime.date.today()
         self.render("orders/detail.html", order=order, role=role, errors=errors or {}, form=form or {},
-                    actions=orders.allowed_actions(order, self.current_user["id"], today),
+                    actions=orders.allowed_actions(order, self.current_user.id, today),
                     public_name=public_name)
 
 
@@ -242,7 +242,7 @@ class MyOrdersHandler(BaseHandler):
         if role not in ROLES:
             raise PageError(400, "role 只能是 guest（我的预订）或 landlord（客户订单）")
         page = page_number(self.arg("page", 10), MAX_PAGE)
-        user_id = self.current_user["id"]
+        user_id = self.current_user.id
         rows, total = await orders.for_user(self.db, user_id, role, PER_PAGE, (page - 1) * PER_PAGE)
         today = datetime.date.today()
         for row in rows:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import logging
 import re
 import unicodedata
 
@@ -23,10 +24,14 @@ from models import houses as houses_model
 from models import login_events
 from models import profile as profile_model
 from models import revocations
+from models import users as users_model
+from services.crypto import DataKeyError
 from services.idcard import mask_id_card, normalise_id_card, validate_id_card
 from services.images import ImageError
 from services.passwords import check_password, hash_password, password_problem
 from services.ratelimit import RateLimiter, too_many_message
+
+log = logging.getLogger("ihome.handlers.profile")
 
 NAME_MIN, NAME_MAX = 2, 32
 REAL_NAME_MIN, REAL_NAME_MAX = 2, 32
@@ -103,13 +108,12 @@ class ProfileBase(BaseHandler):
         user = self.current_user
         self.set_status(status)
         self.render("profile/index.html", user=user, errors=errors or {},
-                    form=form or {"name": user["name"]},
-                    masked_id_card=mask_id_card(user["id_card"]) if user["id_card"] else None)
+                    form=form or {"name": user.name})
 
     async def refresh_listings(self) -> None:
         """Drop the cached pages of the user's listings: they show the host's name and avatar."""
         await self.cache.invalidate_houses(
-            [house["id"] for house in await houses_model.by_owner(self.db, self.current_user["id"])])
+            [house["id"] for house in await houses_model.by_owner(self.db, self.current_user.id)])
 
 
 class ProfileHandler(ProfileBase):
@@ -123,12 +127,12 @@ class ProfileHandler(ProfileBase):
     async def post(self) -> None:
         user = self.current_user
         name = clean_text(self.arg("name", 200))
-        if problem := name_problem(name, user["name"]):
+        if problem := name_problem(name, user.name):
             await self.render_profile(400, {"name": problem}, {"name": name})
             return
-        if name != user["name"]:
+        if name != user.name:
             try:
-                await profile_model.set_name(self.db, user["id"], name)
+                await profile_model.set_name(self.db, user.id, name)
             except profile_model.NameTaken:
                 await self.render_profile(400, {"name": "这个名字已被其他用户使用"}, {"name": name})
                 return
@@ -152,7 +156,7 @@ class AvatarHandler(ProfileBase):
             await self.render_profile(400, {"avatar": str(exc)})
             return
         try:
-            old_key = await profile_model.set_avatar(self.db, self.current_user["id"], stored.key)
+            old_key = await profile_model.set_avatar(self.db, self.current_user.id, stored.key)
         except BaseException:
             await self.images.delete(stored.key)  # no file without its row
             raise
@@ -192,50 +196,67 @@ class PasswordHandler(ProfileBase):
             return
         limits = self.config.limits
         limiter = RateLimiter(self.redis)
-        attempt = await limiter.acquire("password:user", str(user["id"]), limits.login_per_mobile,
+        attempt = await limiter.acquire("password:user", str(user.id), limits.login_per_mobile,
                                         limits.login_window)
         if not attempt.allowed:
             self.set_header("Retry-After", str(attempt.retry_after))
             await self.render_profile(429, {"old_password": too_many_message(attempt)})
             return
-        if not await check_password(old, user["password_hash"]):
+        # The one place besides login that reads the hash, and only for this check.
+        current_hash = await users_model.password_hash_of(self.db, user.id)
+        if not await check_password(old, current_hash, rounds=self.config.bcrypt_rounds):
             await self.render_profile(400, {"old_password": "当前密码不正确"})
             return
-        await limiter.reset("password:user", str(user["id"]))
+        await limiter.reset("password:user", str(user.id))
         password_hash = await hash_password(new, self.config.bcrypt_rounds)
         async with self.db.transaction() as tx:
-            await profile_model.set_password_hash(tx, user["id"], password_hash)
+            await profile_model.set_password_hash(tx, user.id, password_hash)
             # Durable with the new password: a Redis restored from an old snapshot
             # cannot bring the sessions ended below back.
-            await revocations.revoke_all_sessions(tx, user["id"])
+            await revocations.revoke_all_sessions(tx, user.id)
         # Whoever else holds a session (maybe whoever knew the old password) is
         # out; this browser continues under a brand-new token.
         was_admin = bool(self.current_session and self.current_session.is_admin)
-        await self.sessions.revoke_user(user["id"])
+        await self.sessions.revoke_user(user.id)
         await self.start_session(user, is_admin=was_admin)
         self.flash("密码已修改，其他设备上的登录已全部退出")
         self.redirect("/profile")
 
 
 class RealNameHandler(ProfileBase):
-    """GET,POST /profile/auth: verify the real name and ID card number, once and for good."""
+    """GET,POST /profile/auth: verify the real name and ID card number, once and for good.
 
-    def show(self, status: int = 200, errors: dict | None = None, form: dict | None = None) -> None:
+    The number is stored encrypted (models/profile.py); this page decrypts it
+    only to show its mask. When it does not decrypt (a wrong IHOME_DATA_KEY;
+    the server also refuses to start then) the error is logged and the page
+    still says the account is verified, without the number.
+    """
+
+    async def show(self, status: int = 200, errors: dict | None = None, form: dict | None = None) -> None:
         user = self.current_user
+        real_name = masked = None
+        if user.verified:
+            try:
+                found = await profile_model.verification(self.db, user.id, self.application.cipher)
+            except DataKeyError:
+                log.exception("the ID card of user %s does not decrypt", user.id)
+                found, masked = None, "（无法显示）"
+            if found is not None:
+                real_name, masked = found.real_name, mask_id_card(found.id_card)
         self.set_status(status)
         self.render("profile/auth.html", user=user, errors=errors or {}, form=form or {},
-                    masked_id_card=mask_id_card(user["id_card"]) if user["id_card"] else None,
+                    verified=user.verified, real_name=real_name, masked_id_card=masked,
                     next=safe_next(self.get_argument("next", None), ""))
 
     @tornado.web.authenticated
     async def get(self) -> None:
-        self.show()
+        await self.show()
 
     @tornado.web.authenticated
     async def post(self) -> None:
         user = self.current_user
-        if user["id_card"]:
-            self.show(409, {"form": "实名认证已完成，认证信息不能修改"})
+        if user.verified:
+            await self.show(409, {"form": "实名认证已完成，认证信息不能修改"})
             return
         real_name = clean_text(self.arg("real_name", 100))
         id_card = normalise_id_card(self.arg("id_card", 40))
@@ -245,11 +266,12 @@ class RealNameHandler(ProfileBase):
         if problem := validate_id_card(id_card):
             errors["id_card"] = problem
         if errors:
-            self.show(400, errors, {"real_name": real_name, "id_card": id_card})
+            await self.show(400, errors, {"real_name": real_name, "id_card": id_card})
             return
-        if not await profile_model.set_real_name(self.db, user["id"], real_name, id_card):
+        if not await profile_model.set_real_name(self.db, user.id, real_name, id_card,
+                                                 self.application.cipher):
             # Another request verified this account in the meantime.
-            self.show(409, {"form": "实名认证已完成，认证信息不能修改"})
+            await self.show(409, {"form": "实名认证已完成，认证信息不能修改"})
             return
         self.flash("实名认证成功")
         self.redirect(safe_next(self.get_argument("next", None), "/profile/auth"))
@@ -265,8 +287,8 @@ class SessionsHandler(ProfileBase):
     @tornado.web.authenticated
     async def get(self) -> None:
         user = self.current_user
-        sessions = await self.sessions.list_for_user(user["id"])
-        events = await login_events.for_user(self.db, user["id"], 10)
+        sessions = await self.sessions.list_for_user(user.id)
+        events = await login_events.for_user(self.db, user.id, 10)
         locator = self.application.locator
         ips = {s.ip for s in sessions if s.ip}
         # One parallel round of lookups for all the addresses on the page.
@@ -292,11 +314,11 @@ class SessionsHandler(ProfileBase):
         target = self.arg("revoke", 40)
         current = self.current_session.token if self.current_session else None
         if target == "others":
-            count = await self.sessions.revoke_user(user["id"], keep_token=current)
+            count = await self.sessions.revoke_user(user.id, keep_token=current)
             self.flash(f"已退出其他 {count} 个登录" if count else "没有其他设备登录", "info")
             self.redirect("/profile/sessions")
             return
-        for session in await self.sessions.list_for_user(user["id"]):
+        for session in await self.sessions.list_for_user(user.id):
             if session_id(session.token) == target:
                 if session.token == current:
                     raise PageError(400, "要退出当前设备，请使用“退出登录”")

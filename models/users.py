@@ -1,27 +1,78 @@
-"""SQL for the ``users`` table."""
+"""SQL for the ``users`` table, and the narrow view of the logged-in user.
+
+Pages see the logged-in user as a :class:`CurrentUser`: a small frozen record
+without the password hash or the ID card number. Those two are read only where
+they are needed — :func:`get_login` (the password check at login) and
+:func:`password_hash_of` (the password change); the ID card through
+models/profile.py where the verification is shown.
+"""
 
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 
 from models.db import Database, Transaction, is_duplicate_key
 
-USER_COLUMNS = ("id, mobile, name, password_hash, avatar_key, real_name, id_card, is_admin, "
-                "is_active, created_at, updated_at")
+# Columns safe to show to admins: no password hash, no ID card number.
+USER_COLUMNS = "id, mobile, name, avatar_key, real_name, is_admin, is_active, created_at, updated_at"
+# What every page needs about the logged-in user (see CurrentUser).
+CURRENT_USER_COLUMNS = ("id, name, mobile, avatar_key, is_admin, is_active, "
+                        "(id_card IS NOT NULL) AS verified")
 
 
 class MobileTaken(Exception):
     """The mobile number already has an account."""
 
 
-async def get_by_id(db: Database | Transaction, user_id: int) -> dict | None:
-    """The user row with *user_id*, or None."""
-    return await db.queryone(f"SELECT {USER_COLUMNS} FROM users WHERE id = %s", user_id)
+@dataclass(frozen=True, slots=True)
+class CurrentUser:
+    """The logged-in user as handlers and templates see it (``self.current_user``).
+
+    ``verified`` is True once the real-name verification is done (publishing
+    needs it); the name and number themselves stay in the database.
+    """
+
+    id: int
+    name: str
+    mobile: str
+    avatar_key: str | None
+    is_admin: bool
+    is_active: bool
+    verified: bool
+
+    @classmethod
+    def from_row(cls, row: dict) -> "CurrentUser":
+        """Build from a row holding at least :data:`CURRENT_USER_COLUMNS` (other keys are ignored)."""
+        return cls(id=int(row["id"]), name=row["name"], mobile=row["mobile"], avatar_key=row["avatar_key"],
+                   is_admin=bool(row["is_admin"]), is_active=bool(row["is_active"]),
+                   verified=bool(row["verified"]))
 
 
-async def get_by_mobile(db: Database | Transaction, mobile: str) -> dict | None:
-    """The user row with *mobile* (11 digits), or None."""
-    return await db.queryone(f"SELECT {USER_COLUMNS} FROM users WHERE mobile = %s", mobile)
+async def get_current(db: Database | Transaction, user_id: int) -> CurrentUser | None:
+    """The :class:`CurrentUser` with *user_id*, or None when there is no such account."""
+    row = await db.queryone(f"SELECT {CURRENT_USER_COLUMNS} FROM users WHERE id = %s", user_id)
+    return CurrentUser.from_row(row) if row else None
+
+
+async def get_login(db: Database | Transaction, mobile: str) -> tuple[CurrentUser, str] | None:
+    """(the user, their bcrypt password hash) for *mobile* (11 digits), or None when unknown.
+
+    The one read of a password hash at login; nothing else keeps the hash.
+    """
+    row = await db.queryone(f"SELECT {CURRENT_USER_COLUMNS}, password_hash FROM users WHERE mobile = %s",
+                            mobile)
+    return (CurrentUser.from_row(row), row["password_hash"]) if row else None
+
+
+async def password_hash_of(db: Database | Transaction, user_id: int) -> str | None:
+    """The bcrypt password hash of *user_id* (for the password change), or None."""
+    return await db.scalar("SELECT password_hash FROM users WHERE id = %s", user_id)
+
+
+async def id_of_mobile(db: Database | Transaction, mobile: str) -> int | None:
+    """The id of the account with *mobile*, or None."""
+    return await db.scalar("SELECT id FROM users WHERE mobile = %s", mobile)
 
 
 def default_name() -> str:
