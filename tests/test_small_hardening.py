@@ -33,15 +33,20 @@ def test_safe_next_keeps_local_paths():
 
 
 @pytest.mark.gen_test
-@pytest.mark.parametrize("char", ["\x0b", "\x0c", "\x00", "\x1b", "\x7f", "\t", "\\"], ids=repr)
-async def test_login_with_a_control_character_in_next_redirects_home(client, app, char):
+@pytest.mark.parametrize("char", ["\x0b", "\x0c", "\t", "\n", "\r", "\x7f", "\\", "\x00", "\x1b"], ids=repr)
+async def test_login_with_a_control_character_in_next_redirects_locally(client, app, char):
     # \x0b and \x0c used to reach the Location header and raise there: a 500 after the session was made.
     user = await make_user(app)
     response = await client.post("/login", {"mobile": user["mobile"], "password": PASSWORD,
                                             "next": f"/houses{char}/evil"})
     assert response.code == 302
-    assert response.headers["Location"] == "/"
     assert SESSION_COOKIE in client.cookies
+    location = response.headers["Location"]
+    if char in "\x00\x1b":
+        # Tornado's get_argument already turns most C0 characters into a space: a harmless local path.
+        assert location == "/houses /evil"
+    else:
+        assert location == "/"
 
 
 # -- bad bytes in file paths -------------------------------------------------------
