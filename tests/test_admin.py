@@ -13,19 +13,11 @@ import pytest
 
 import server
 from handlers.base import SESSION_COOKIE
-from tests.utils.client import text
+from tests.utils.client import admin_client, text
 from tests.utils.factories import PASSWORD, make_house, make_user, next_mobile
 
 ROOT = Path(__file__).resolve().parent.parent
 ID_GROUP = re.compile(r"\(\[0-9\]\{1,18\}\)")
-
-
-async def admin_client(app, new_client, login, **user_fields):
-    """(client, admin user): a browser holding an admin session, as after /admin/login."""
-    admin = await make_user(app, admin=True, **user_fields)
-    client = new_client()
-    await login(client, admin, is_admin=True)
-    return client, admin
 
 
 def admin_routes() -> list[str]:

@@ -8,8 +8,7 @@ import re
 
 import pytest
 
-from tests.test_admin import admin_client
-from tests.utils.client import text
+from tests.utils.client import admin_client, text
 from tests.utils.factories import make_house, make_user
 
 CHART_DATA_RE = re.compile(r'<script type="application/json" id="chart-data">(.*?)</script>', re.S)

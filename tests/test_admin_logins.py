@@ -13,8 +13,7 @@ import time
 import pytest
 
 from tests.iplookup_provider import ProviderServer
-from tests.test_admin import admin_client
-from tests.utils.client import text
+from tests.utils.client import admin_client, text
 from tests.utils.factories import make_user
 
 DELAY = 0.4

@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import re
 
 import pytest
-from PIL import Image
 
 from services import cache as cache_keys
-from tests.test_admin import admin_client
-from tests.utils.client import json_body, text
+from tests.utils.client import admin_client, json_body, logged_in, text
 from tests.utils.factories import house_form, make_house, make_user
-
-
-def jpeg_bytes() -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", (640, 480), (30, 90, 160)).save(buf, "JPEG")
-    return buf.getvalue()
+from tests.utils.images import jpeg_bytes
+from tests.utils.pages import field_errors, house_id_of
 
 
 async def status_of(app, house_id: int) -> dict:
@@ -49,9 +42,7 @@ EVERYWHERE = {"page": True, "home": True, "search": True, "api": True}
 @pytest.fixture
 def landlord(app, client, login, io_loop):
     """A logged-in landlord: (client, user)."""
-    user = io_loop.run_sync(lambda: make_user(app))
-    io_loop.run_sync(lambda: login(client, user))
-    return client, user
+    return io_loop.run_sync(lambda: logged_in(client, app, login))
 
 
 @pytest.mark.gen_test(timeout=30)
@@ -60,8 +51,7 @@ async def test_published_listing_waits_for_review_then_approval_publishes_it(app
     # Warm the public caches first, so approval has to invalidate them.
     assert (await public_sees(new_client, 0, "待审新房")) == NOWHERE
     response = await owner_client.post("/houses/new", house_form(title="待审新房"))
-    assert response.code == 302
-    house_id = int(re.match(r"/houses/(\d+)/edit", response.headers["Location"]).group(1))
+    house_id = house_id_of(response)
     assert await status_of(app, house_id) == {"status": "pending", "review_note": None}
     assert await public_sees(new_client, house_id, "待审新房") == NOWHERE
     # The owner sees it, marked as under review.
@@ -88,7 +78,7 @@ async def test_reject_needs_a_reason_the_landlord_then_sees(app, landlord, new_c
     admin, admin_user = await admin_client(app, new_client, login)
     missing = await admin.post(f"/admin/houses/{house['id']}/reject", {"reason": "  "})
     assert missing.code == 400
-    assert re.search(r'data-field="reason">[^<]*驳回理由', text(missing))
+    assert "驳回理由" in field_errors(text(missing))["reason"]
     assert await status_of(app, house["id"]) == {"status": "pending", "review_note": None}
     assert await actions(app, house["id"]) == []
 

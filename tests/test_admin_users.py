@@ -7,8 +7,7 @@ import re
 import pytest
 
 from services import cache as cache_keys
-from tests.test_admin import admin_client
-from tests.utils.client import text
+from tests.utils.client import admin_client, text
 from tests.utils.factories import PASSWORD, make_house, make_user
 
 

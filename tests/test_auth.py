@@ -9,21 +9,9 @@ import pytest
 from handlers.auth import BAD_CREDENTIALS
 from handlers.base import SESSION_COOKIE, safe_next
 from services.passwords import check_password, password_problem
+from tests.utils.captcha import captcha_for
 from tests.utils.client import text
 from tests.utils.factories import PASSWORD, make_user, next_mobile
-
-CAPTCHA_ID_RE = re.compile(r'name="captcha_id" value="([^"]+)"')
-
-
-async def captcha_for(client, app) -> tuple[str, str]:
-    """Open the sign-up form, load its captcha image and read the answer from the real Redis."""
-    page = await client.get("/register")
-    assert page.code == 200
-    captcha_id = CAPTCHA_ID_RE.search(text(page)).group(1)
-    image = await client.get(f"/captcha/{captcha_id}.png")
-    assert image.code == 200 and image.body.startswith(b"\x89PNG")
-    return captcha_id, await app.redis.get(f"captcha:{captcha_id}")
-
 
 async def register(client, app, **overrides):
     captcha_id, answer = await captcha_for(client, app)

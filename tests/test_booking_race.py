@@ -8,22 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import datetime
 
 import pytest
 from tornado.httpclient import AsyncHTTPClient
 
 from tests.utils.client import Client, text
+from tests.utils.dates import iso
 from tests.utils.factories import make_house, make_user
 
 GUESTS = 20
-TODAY = datetime.date.today()
-
-
-def iso(offset: int) -> str:
-    return (TODAY + datetime.timedelta(days=offset)).isoformat()
-
-
 @pytest.fixture
 def race_http(io_loop, http_server):
     client = AsyncHTTPClient(force_instance=True, max_clients=GUESTS * 2)

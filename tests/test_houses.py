@@ -3,37 +3,25 @@
 from __future__ import annotations
 
 import decimal
-import io
 import re
 
 import pytest
-from PIL import Image
 
 from handlers.base import page_number, small_int
 from services import cache as cache_keys
 from services.house_form import parse_yuan
-from tests.utils.client import json_body, text
+from tests.utils.client import admin_client, json_body, logged_in, text
 from tests.utils.factories import house_form, make_house, make_user
+from tests.utils.images import jpeg_bytes, media_files
+from tests.utils.pages import field_errors, house_id_of
 
 HUGE_ID = "999999999999999999"  # 18 digits: the most the routes accept
 
 
-def jpeg_bytes(size=(800, 600), color=(200, 120, 40)) -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", size, color).save(buf, "JPEG")
-    return buf.getvalue()
-
-
-def media_files(app) -> list:
-    return sorted(p for p in app.config.media_dir.rglob("*") if p.is_file())
-
-
 async def approve_as_admin(app, new_client, login, house_id: int):
     """Approve *house_id* the way an admin does: POST /admin/houses/<id>/approve in an admin session."""
-    admin = await make_user(app, admin=True)
-    admin_client = new_client()
-    await login(admin_client, admin, is_admin=True)
-    response = await admin_client.post(f"/admin/houses/{house_id}/approve", {})
+    admin, _ = await admin_client(app, new_client, login)
+    response = await admin.post(f"/admin/houses/{house_id}/approve", {})
     assert response.code == 302, text(response)[:500]
     assert await app.db.scalar("SELECT status FROM houses WHERE id = %s", house_id) == "online"
 
@@ -41,9 +29,7 @@ async def approve_as_admin(app, new_client, login, house_id: int):
 @pytest.fixture
 def owner_client(app, client, login, io_loop):
     """A logged-in, verified landlord: (client, user)."""
-    user = io_loop.run_sync(lambda: make_user(app))
-    io_loop.run_sync(lambda: login(client, user))
-    return client, user
+    return io_loop.run_sync(lambda: logged_in(client, app, login))
 
 
 # -- publish -----------------------------------------------------------------
@@ -65,8 +51,7 @@ async def test_publish_stores_fen_and_facilities(owner_client, app):
     client, user = owner_client
     form = list(house_form(price="288.50", deposit="500").items()) + [("facility", "1"), ("facility", "3")]
     response = await client.post("/houses/new", form)
-    assert response.code == 302
-    house_id = int(re.match(r"/houses/(\d+)/edit", response.headers["Location"]).group(1))
+    house_id = house_id_of(response)
     row = await app.db.queryone("SELECT * FROM houses WHERE id = %s", house_id)
     assert row["owner_id"] == user["id"] and row["price_fen"] == 28850 and row["deposit_fen"] == 50000
     assert row["area_id"] == 110105 and row["capacity"] == 3 and row["max_days"] == 0
@@ -103,7 +88,7 @@ async def test_publish_validation(owner_client, app, field, value, message):
         form["min_days"] = "3"
     response = await client.post("/houses/new", form)
     assert response.code == 400
-    assert re.search(rf'data-field="{field}">[^<]*{message}', text(response)), field
+    assert message in field_errors(text(response))[field]
     assert await app.db.scalar("SELECT COUNT(*) FROM houses") == 0
     # the form comes back filled in
     if field != "title":
@@ -160,7 +145,7 @@ async def test_edit_validation_error_keeps_row(owner_client, app):
     client, user = owner_client
     house = await make_house(app, user, title="原标题")
     response = await client.post(f"/houses/{house['id']}/edit", house_form(price="free"))
-    assert response.code == 400 and 'data-field="price"' in text(response)
+    assert response.code == 400 and "price" in field_errors(text(response))
     assert await app.db.scalar("SELECT title FROM houses WHERE id = %s", house["id"]) == "原标题"
 
 
@@ -328,8 +313,7 @@ async def test_home_cache_invalidated_by_publish_and_approval(owner_client, app,
     assert "还没有房源" in text(await client.get("/"))
     assert await app.redis.exists(cache_keys.HOME_KEY)
     response = await client.post("/houses/new", house_form(title="刚发布的房源"))
-    assert response.code == 302
-    house_id = int(re.match(r"/houses/(\d+)/edit", response.headers["Location"]).group(1))
+    house_id = house_id_of(response)
     # A new listing waits for review: the owner sees it, the public does not.
     assert await app.db.scalar("SELECT status FROM houses WHERE id = %s", house_id) == "pending"
     assert not await app.redis.exists(cache_keys.HOME_KEY)  # publishing dropped the cached home page
@@ -451,7 +435,7 @@ async def test_search_sorts(client, search_data, sort, order):
 async def test_search_bad_parameters_are_400_with_message(client, search_data, query, field):
     response = await client.get(f"/houses?{query}")
     assert response.code == 400
-    assert f'data-field="{field}"' in text(response)
+    assert field in field_errors(text(response))
 
 
 @pytest.mark.gen_test

@@ -17,15 +17,10 @@ from PIL import ExifTags, Image, ImageCms, ImageFile
 
 from services import images
 from services.images import ImageError, ImageStore, StoredImage, make_demo_photo
+from tests.utils.images import encode, files_under
 
 
 # -- helpers -----------------------------------------------------------------
-
-
-def encode(img: Image.Image, fmt: str, **params) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, fmt, **params)
-    return buf.getvalue()
 
 
 def noisy(size: tuple[int, int]) -> Image.Image:
@@ -36,10 +31,6 @@ def noisy(size: tuple[int, int]) -> Image.Image:
 
 def save(store: ImageStore, data: bytes, **kwargs) -> StoredImage:
     return asyncio.run(store.save(data, **kwargs))
-
-
-def files_under(path) -> list:
-    return sorted(p for p in path.rglob("*") if p.is_file())
 
 
 def open_stored(store: ImageStore, stored: StoredImage, size: str) -> Image.Image:

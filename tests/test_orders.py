@@ -11,31 +11,9 @@ from types import SimpleNamespace
 import pytest
 
 from tests.utils.client import json_body, text
+from tests.utils.dates import day, iso, today
 from tests.utils.factories import house_form, make_house, make_user
-
-TODAY = datetime.date.today()
-
-
-def day(offset: int) -> datetime.date:
-    return TODAY + datetime.timedelta(days=offset)
-
-
-def iso(offset: int) -> str:
-    return day(offset).isoformat()
-
-
-def field_error(body: str, field: str) -> str | None:
-    """The message shown next to *field*, or None."""
-    match = re.search(rf'data-field="{field}">([^<]*)<', body)
-    return match.group(1).strip() if match else None
-
-
-def order_id_of(response) -> int:
-    assert response.code == 302, (response.code, text(response)[:1500])
-    match = re.fullmatch(r"/orders/(\d+)", response.headers["Location"])
-    assert match, response.headers["Location"]
-    return int(match.group(1))
-
+from tests.utils.pages import field_error, order_id_of
 
 @pytest.fixture
 def party(app, login, new_client):
@@ -103,8 +81,8 @@ async def test_book_creates_pending_order_with_price_snapshot_and_nights(app, pa
 async def test_book_today_is_allowed(app, party):
     p = await party()
     order = await order_row(app, order_id_of(await p.book(0, 1)))
-    assert order["check_in"] == datetime.date.today() and order["nights"] == 1
-    assert await nights_of(app, p.house["id"]) == [(datetime.date.today(), order["id"])]
+    assert order["check_in"] == today() and order["nights"] == 1
+    assert await nights_of(app, p.house["id"]) == [(today(), order["id"])]
 
 
 @pytest.mark.gen_test
@@ -171,7 +149,7 @@ async def test_book_date_rules(app, party, sd, ed, field, message):
     assert response.code == 400
     assert field_error(body, field) == message
     # The listing page again, the booking form keeping what was typed.
-    assert f'id="sd" name="sd" min="{TODAY.isoformat()}" value="{iso(sd)}"' in body
+    assert f'id="sd" name="sd" min="{today().isoformat()}" value="{iso(sd)}"' in body
     assert await app.db.scalar("SELECT COUNT(*) FROM orders") == 0
 
 
@@ -271,12 +249,12 @@ async def test_listing_page_booking_form_calendar_and_login_prompt(app, party):
     assert "js/booking.js" in body
     # Three months of calendar, this month first, with the booked nights marked.
     months = re.findall(r'class="table table-sm calendar mb-0" data-month="(\d{4}-\d{2})"', body)
-    first = TODAY.replace(day=1)
+    first = today().replace(day=1)
     assert months[0] == first.strftime("%Y-%m") and len(months) == 3
     for offset in (1, 2):
         assert f'class="booked" data-date="{iso(offset)}"' in body
     assert f'class="free" data-date="{iso(3)}"' in body
-    if TODAY.day > 1:
+    if today().day > 1:
         assert f'class="past" data-date="{iso(-1)}"' in body
 
     anonymous = text(await p.anon.get(f"/houses/{p.house['id']}"))
@@ -319,7 +297,7 @@ async def test_listing_shows_reviews_with_average(app, party, login, new_client)
         offset = 0 if rating == 5 else 1
         order_id = order_id_of(await p.book(offset, offset + 1, client=guest))
         assert (await p.lc.post(f"/orders/{order_id}/accept")).code == 302
-        await app.db.execute("UPDATE orders SET check_in = %s WHERE id = %s", TODAY, order_id)
+        await app.db.execute("UPDATE orders SET check_in = %s WHERE id = %s", today(), order_id)
         assert (await guest.post(f"/orders/{order_id}/review", {"rating": rating, "comment": comment})).code == 302
     body = text(await p.anon.get(f"/houses/{p.house['id']}"))
     assert '<span id="rating-average">4.5</span>' in body and '<span id="review-count">2</span>' in body
@@ -612,7 +590,7 @@ async def test_availability_api(app, party, login, new_client):
         assert response.code == 200 and response.headers["Content-Type"].startswith("application/json")
         assert json_body(response) == {"house_id": p.house["id"], "month": month, "booked": wanted.get(month, [])}
     default = json_body(await p.anon.get(f"/api/v1/houses/{p.house['id']}/availability"))
-    assert default["month"] == TODAY.strftime("%Y-%m") and iso(0) in default["booked"]
+    assert default["month"] == today().strftime("%Y-%m") and iso(0) in default["booked"]
 
 
 @pytest.mark.gen_test

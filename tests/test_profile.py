@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import re
 
 import pytest
@@ -11,25 +10,12 @@ from PIL import Image
 
 from handlers.base import SESSION_COOKIE
 from handlers.profile import describe_user_agent, session_id
-from tests.utils.client import text
+from tests.utils.client import logged_in, text
 from tests.utils.factories import PASSWORD, VALID_ID_CARD, house_form, make_house, make_user
+from tests.utils.images import media_files, png_bytes
+from tests.utils.pages import field_errors
 
 NEW_PASSWORD = "Brand#new2025"
-
-
-def png_bytes(size=(300, 200), color=(30, 140, 200)) -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", size, color).save(buf, "PNG")
-    return buf.getvalue()
-
-
-def media_files(app) -> list:
-    return sorted(p for p in app.config.media_dir.rglob("*") if p.is_file())
-
-
-def field_error(body: str, field: str) -> str | None:
-    match = re.search(rf'data-field="{field}">([^<]*)<', body)
-    return match.group(1) if match else None
 
 
 async def fresh_user(app, user_id: int) -> dict:
@@ -39,9 +25,7 @@ async def fresh_user(app, user_id: int) -> dict:
 @pytest.fixture
 def user_client(app, client, login, io_loop):
     """(client, user): a logged-in, verified user."""
-    user = io_loop.run_sync(lambda: make_user(app))
-    io_loop.run_sync(lambda: login(client, user))
-    return client, user
+    return io_loop.run_sync(lambda: logged_in(client, app, login))
 
 
 # -- access --------------------------------------------------------------------
@@ -88,7 +72,7 @@ async def test_name_rules(user_client, app, name, message):
     client, user = user_client
     response = await client.post("/profile", {"name": name})
     assert response.code == 400
-    assert message in (field_error(text(response), "name") or "")
+    assert message in field_errors(text(response)).get("name", "")
     assert (await fresh_user(app, user["id"]))["name"] == user["name"]
 
 
@@ -109,7 +93,7 @@ async def test_unchanged_all_digit_name_is_left_alone(app, client, login):
     renamed = await make_user(app, name="阿明")
     await login(client, renamed)
     response = await client.post("/profile", {"name": renamed["mobile"]})
-    assert response.code == 400 and "全是数字" in field_error(text(response), "name")
+    assert response.code == 400 and "全是数字" in field_errors(text(response))["name"]
 
 
 @pytest.mark.gen_test
@@ -118,7 +102,7 @@ async def test_name_must_be_unique(user_client, app):
     await make_user(app, name="Alice")
     for taken in ("Alice", "alice"):  # the collation compares case-insensitively
         response = await client.post("/profile", {"name": taken})
-        assert response.code == 400 and "已被其他用户使用" in field_error(text(response), "name")
+        assert response.code == 400 and "已被其他用户使用" in field_errors(text(response))["name"]
         assert f'value="{taken}"' in text(response)
     assert (await fresh_user(app, user["id"]))["name"] == user["name"]
 
@@ -178,7 +162,7 @@ async def test_invalid_avatar_is_refused_and_nothing_stored(user_client, app, fi
     before_key, before_files = (await fresh_user(app, user["id"]))["avatar_key"], media_files(app)
     response = await client.post("/profile/avatar", files=[("avatar", filename, data, "image/jpeg")])
     assert response.code == 400
-    assert message in (field_error(text(response), "avatar") or "")
+    assert message in field_errors(text(response)).get("avatar", "")
     assert (await fresh_user(app, user["id"]))["avatar_key"] == before_key
     assert media_files(app) == before_files
 
@@ -187,7 +171,7 @@ async def test_invalid_avatar_is_refused_and_nothing_stored(user_client, app, fi
 async def test_avatar_without_file(user_client):
     client, _ = user_client
     response = await client.post("/profile/avatar", {})
-    assert response.code == 400 and "请选择" in field_error(text(response), "avatar")
+    assert response.code == 400 and "请选择" in field_errors(text(response))["avatar"]
 
 
 # -- password ------------------------------------------------------------------
@@ -238,7 +222,7 @@ async def test_password_rules(user_client, app, form, field, message):
     other = await app.sessions.create(user["id"])
     response = await client.post("/profile/password", form)
     assert response.code == 400
-    assert message in (field_error(text(response), field) or ""), text(response)[:3000]
+    assert message in field_errors(text(response)).get(field, ""), text(response)[:3000]
     assert (await fresh_user(app, user["id"]))["password_hash"] == user["password_hash"]
     assert await app.redis.get(f"session:{other.token}") is not None
 
@@ -297,7 +281,7 @@ async def test_verification_rules(app, client, login, real_name, id_card, field,
     await login(client, user)
     response = await client.post("/profile/auth", {"real_name": real_name, "id_card": id_card})
     assert response.code == 400
-    assert message in (field_error(text(response), field) or "")
+    assert message in field_errors(text(response)).get(field, "")
     row = await fresh_user(app, user["id"])
     assert row["real_name"] is None and row["id_card"] is None
 

@@ -4,30 +4,19 @@ pages fresh at once."""
 
 from __future__ import annotations
 
-import datetime
 import re
 
 import pytest
 
 from tests.utils.client import json_body, text
+from tests.utils.dates import iso, today
 from tests.utils.factories import house_form, make_house, make_user
-
-TODAY = datetime.date.today()
-
-
-def iso(offset: int) -> str:
-    return (TODAY + datetime.timedelta(days=offset)).isoformat()
-
+from tests.utils.pages import field_error, order_id_of
 
 def found(response) -> list[int]:
     """Listing ids on a search results page, in order."""
     assert response.code == 200, text(response)[:1500]
     return [int(i) for i in re.findall(r'class="card house-card[^"]*" data-house-id="(\d+)"', text(response))]
-
-
-def order_id_of(response) -> int:
-    assert response.code == 302, (response.code, text(response)[:1500])
-    return int(response.headers["Location"].rsplit("/", 1)[1])
 
 
 @pytest.fixture
@@ -101,7 +90,7 @@ async def test_invalid_or_reversed_dates_get_a_message(app, world, query, messag
     query = query.format(d1=iso(1), d2=iso(2), past=iso(-1))
     page = await anon.get(f"/houses?{query}")
     assert page.code == 400
-    assert re.search(rf'data-field="dates">\s*{re.escape(message)}', text(page))
+    assert field_error(text(page), "dates") == message
     api = await anon.get(f"/api/v1/houses?{query}")
     assert api.code == 400 and message in json_body(api)["error"]["message"]
 
@@ -125,7 +114,7 @@ async def test_sort_booking_follows_completed_stays(app, world, login, new_clien
     for house, landlord, offset in [(a, lc, 0), (a, lc, 1), (c, cc, 0)]:
         order_id = await book(house, offset, offset + 1)
         assert (await landlord.post(f"/orders/{order_id}/accept")).code == 302
-        await app.db.execute("UPDATE orders SET check_in = %s WHERE id = %s", TODAY, order_id)
+        await app.db.execute("UPDATE orders SET check_in = %s WHERE id = %s", today(), order_id)
         assert (await gc.post(f"/orders/{order_id}/review", {"rating": "5", "comment": "好"})).code == 302
     await book(b, 5, 6)
     counts = {r["id"]: r["order_count"] for r in await app.db.query("SELECT id, order_count FROM houses")}

@@ -17,6 +17,8 @@ from typing import Iterable
 import tornado.web
 from tornado.httpclient import HTTPResponse
 
+from tests.utils.factories import make_user
+
 XSRF_FIELD_RE = re.compile(r'name="_xsrf" value="([^"]+)"')
 
 
@@ -100,3 +102,21 @@ def text(response: HTTPResponse) -> str:
 
 def json_body(response: HTTPResponse):
     return json.loads(response.body)
+
+
+async def logged_in(client: Client, app, login, **user_fields) -> tuple[Client, dict]:
+    """(client, user): a new verified user (factories.make_user) logged in on *client*.
+
+    *login* is the conftest fixture of that name: a session without bcrypt.
+    """
+    user = await make_user(app, **user_fields)
+    await login(client, user)
+    return client, user
+
+
+async def admin_client(app, new_client, login, **user_fields) -> tuple[Client, dict]:
+    """(client, admin user): a new browser holding an admin session, as after /admin/login."""
+    admin = await make_user(app, admin=True, **user_fields)
+    client = new_client()
+    await login(client, admin, is_admin=True)
+    return client, admin
