@@ -53,7 +53,7 @@ def parse_keys(raw: str) -> list[bytes]:
     keys = []
     for index, part in enumerate(parts, 1):
         try:
-            key = base64.urlsafe_b64decode(part.encode("ascii"))
+            key = base64.b64decode(part.encode("ascii"), altchars=b"-_", validate=True)
         except (binascii.Error, UnicodeEncodeError):
             raise ValueError(f"data key {index} is not URL-safe base64") from None
         if len(key) != KEY_BYTES:
