@@ -32,9 +32,11 @@ class _SessionLike(Protocol):
     created_at: float
 
 
-def token_hash(token: str) -> bytes:
-    """SHA-256 of *token* (32 bytes), the key of ``revoked_sessions``."""
-    return hashlib.sha256(token.encode()).digest()
+def token_hash(token: str) -> str:
+    """SHA-256 of *token* in hex; ``UNHEX()`` of it is the 32-byte key of ``revoked_sessions``.
+
+    (Hex rather than bytes parameters: aiomysql 0.3.2 fails to escape bytes with PyMySQL 1.2.)"""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 async def revoke_all_sessions(tx: Transaction | Database, user_id: int, at: float | None = None) -> float:
@@ -66,7 +68,7 @@ class RevocationLog:
         if not revoked:
             return
         rows = [(token_hash(s.token), s.user_id, int(s.created_at + absolute_ttl) + 1) for s in revoked]
-        placeholders = ", ".join(["(%s, %s, FROM_UNIXTIME(%s))"] * len(rows))
+        placeholders = ", ".join(["(UNHEX(%s), %s, FROM_UNIXTIME(%s))"] * len(rows))
         await self.db.execute(
             f"INSERT INTO revoked_sessions (token_hash, user_id, expires_at) VALUES {placeholders} "
             "ON DUPLICATE KEY UPDATE expires_at = GREATEST(expires_at, VALUES(expires_at))",
@@ -79,7 +81,7 @@ class RevocationLog:
         was created, or the user no longer exists. One query on two primary keys."""
         row = await self.db.queryone(
             "SELECT u.sessions_revoked_after AS revoked_after, "
-            "EXISTS(SELECT 1 FROM revoked_sessions r WHERE r.token_hash = %s) AS revoked "
+            "EXISTS(SELECT 1 FROM revoked_sessions r WHERE r.token_hash = UNHEX(%s)) AS revoked "
             "FROM users u WHERE u.id = %s",
             token_hash(session.token), session.user_id)
         if row is None or row["revoked"]:
