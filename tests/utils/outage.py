@@ -4,14 +4,17 @@
   with its data in a temporary directory, that a test may stop, restart, snapshot
   and restore.
 - :class:`FaultProxy`: a TCP proxy in front of a real server, on the test's loop,
-  that forwards bytes until told to refuse connections, to stall (accept and
-  never answer), or to cut everything when a client sends given bytes.
+  that forwards bytes until told to refuse connections, or, when a client sends
+  given bytes, to cut every connection or to stall that one (never answer it).
 - :class:`SilentServer`: accepts connections and never answers (a stalled server).
+- :func:`serving`: an application built for given settings (dependencies that may
+  be down) behind the real HTTPServer of server.py, on a free port.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import socket
 import subprocess
@@ -108,9 +111,10 @@ class FaultProxy:
     def __init__(self, target_port: int):
         self.target_port = target_port
         self.port = free_port()
-        self.mode = "forward"  # or "stall"
         self.cut_on: bytes | None = None
+        self.stall_on: bytes | None = None
         self.cuts = 0
+        self.stalls = 0
         self._server: asyncio.base_events.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
 
@@ -126,7 +130,6 @@ class FaultProxy:
 
     async def accept(self) -> None:
         """Listen (again): new connections are forwarded."""
-        self.mode = "forward"
         if self._server is None:
             self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port, reuse_address=True)
 
@@ -144,6 +147,11 @@ class FaultProxy:
         connection and refuse new ones (until :meth:`accept`)."""
         self.cut_on = pattern
 
+    def stall_when_sent(self, pattern: bytes) -> None:
+        """When a client next sends bytes containing *pattern*, swallow them and everything
+        that client sends after: its connection stays open and is never answered."""
+        self.stall_on = pattern
+
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)
         try:
@@ -156,6 +164,12 @@ class FaultProxy:
         async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter, from_client: bool) -> None:
             try:
                 while data := await src.read(65536):
+                    if from_client and self.stall_on is not None and self.stall_on in data:
+                        self.stall_on = None
+                        self.stalls += 1
+                        while await src.read(65536):  # a stalled server: reads, never answers
+                            pass
+                        return
                     if from_client and self.cut_on is not None and self.cut_on in data:
                         self.cut_on = None
                         self.cuts += 1
@@ -193,6 +207,11 @@ class SilentServer:
         server._server = await asyncio.start_server(server._handle, "127.0.0.1", server.port)
         return server
 
+    def stall_when_sent(self, pattern: bytes) -> None:
+        """When a client next sends bytes containing *pattern*, swallow them and everything
+        that client sends after: its connection stays open and is never answered."""
+        self.stall_on = pattern
+
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.accepted += 1
         self._writers.add(writer)
@@ -210,3 +229,25 @@ class SilentServer:
         for writer in list(self._writers):
             writer.transport.abort()
         await self._server.wait_closed()
+
+
+@contextlib.asynccontextmanager
+async def serving(settings):
+    """``async with serving(settings) as (app, base_url)``: server.build_app(settings) behind
+    server.create_http_server (its timeouts included) on a free port; all closed after."""
+    import server
+
+    app = await server.build_app(settings)
+    http = server.create_http_server(app)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    sock.setblocking(False)
+    http.add_sockets([sock])
+    try:
+        yield app, f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        http.stop()
+        await http.close_all_connections()
+        await server.close_app(app)
