@@ -28,6 +28,8 @@ from handlers import admin
 from handlers import profile
 from handlers import health
 from handlers.base import NotFoundHandler
+from handlers import media
+from handlers.uploads import SMALL_BODY_BYTES
 from models import profile as profile_model
 from models.db import Database, create_database
 from models.revocations import RevocationLog
@@ -132,7 +134,8 @@ class IHomeApplication(tornado.web.Application):
         self._idle.set()
         settings.media_dir.mkdir(parents=True, exist_ok=True)
         super().__init__(
-            routes() + [(r"/media/(.*)", security.SafeStaticFileHandler, {"path": str(settings.media_dir)})],
+            # /media goes through an access check (handlers/media.py): private listings' photos.
+            routes() + [(r"/media/(.*)", media.MediaHandler, {"path": str(settings.media_dir)})],
             template_path=str(ROOT / "templates"),
             static_path=str(ROOT / "static"),
             static_handler_class=security.SafeStaticFileHandler,  # site headers; 400 for bad paths
@@ -221,7 +224,10 @@ def create_http_server(app: IHomeApplication) -> tornado.httpserver.HTTPServer:
     without it those headers are ignored, since any client can send them.
     """
     return tornado.httpserver.HTTPServer(app, xheaders=app.config.xheaders,
-                                         max_body_size=64 * 1024 * 1024,
+                                         # Every route refuses a body over 64 KB before reading it;
+                                         # the upload routes raise their own limit after their checks
+                                         # (handlers/uploads.py).
+                                         max_body_size=SMALL_BODY_BYTES,
                                          # Idle keep-alive and slow (slowloris) clients are cut off.
                                          idle_connection_timeout=app.config.timeouts.http_idle,
                                          body_timeout=app.config.timeouts.http_body)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime
+import logging
 
 import tornado.web
 
 from handlers.base import BaseHandler, PageError, page_number, small_int
+from handlers.uploads import StreamedUploadHandler, UploadedFile
 from models import areas as areas_model
 from models import admin as moderation
 from models import houses
@@ -18,6 +20,9 @@ HOME_TOP = 5
 HOME_LATEST = 12
 MAX_PAGE = 500
 MAX_STAY_NIGHTS = 365
+MAX_PHOTOS_PER_UPLOAD = 10  # files in one upload request; each within the image store's byte limit
+
+log = logging.getLogger("ihome.houses")
 
 
 class ListingBase(BaseHandler):
@@ -337,49 +342,117 @@ class HouseEditHandler(HouseFormBase):
         self.redirect(f"/houses/{house['id']}/edit")
 
 
-class HouseDeleteHandler(ListingBase):
-    """POST /houses/<id>/delete: soft delete (status 'deleted'); bookings keep their rows."""
-
-    @tornado.web.authenticated
-    async def post(self, house_id: str) -> None:
-        house = await self.owned_house(int(house_id))
-        await houses.set_status(self.db, house["id"], "deleted")
-        await self.cache.invalidate_house(house["id"])
-        self.flash("房源已删除", "info")
-        self.redirect("/my/houses")
+BUSY_MESSAGE = "这套房源正在被同时修改，请稍后再试"
 
 
-class HouseImagesHandler(ListingBase):
-    """POST /houses/<id>/images: upload one or more photos (field ``image``).
+class PhotoBase(ListingBase):
+    """What the photo routes share: the listing lock, answers for people and for the upload script."""
 
-    All or nothing: if any file is not an acceptable image, the ones already
-    stored from this request are removed and nothing is recorded.
+    async def photo_write(self, house_id: int, work):
+        """``houses.photo_write`` with its errors as answers: 404 when the listing is
+        gone, 409 (with a message) when its row stayed locked through the retries."""
+        try:
+            return await houses.photo_write(self.db, house_id, work)
+        except houses.ListingGone:
+            raise PageError(404, "房源不存在") from None
+        except houses.ListingBusy:
+            log.warning("listing %s: photo write gave up on lock contention", house_id)
+            raise PageError(409, BUSY_MESSAGE) from None
+
+    async def after_photos_changed(self, tx, house: dict) -> None:
+        """Inside the photo transaction: an online or rejected listing goes back to review."""
+        await moderation.send_back_to_review(tx, house["id"])
+
+    async def remove_files(self, keys: list[str]) -> None:
+        """Delete the files of *keys* after their rows are gone for good (committed).
+
+        Best effort: the write has happened, so a disk error is logged, never
+        turned into an error page; an orphan file is served to no one (no row
+        refers to its key).
+        """
+        try:
+            await self.images.delete_many(keys)
+        except OSError:
+            log.exception("could not remove the files of %d photo(s)", len(keys))
+
+    def wants_json(self) -> bool:
+        """True for the upload form's script (Accept: application/json), which shows its own progress."""
+        return "application/json" in self.request.headers.get("Accept", "")
+
+    async def fail(self, house: dict, message: str, status: int = 400) -> None:
+        """Refuse an upload with *status* and *message*: JSON for the script, else the upload error page."""
+        self.set_status(status)
+        if self.wants_json():
+            self.finish({"ok": False, "error": message})
+            return
+        self.render("houses/upload_error.html", house=house, message=message)
+
+
+class HouseDeleteHandler(PhotoBase):
+    """POST /houses/<id>/delete: soft delete (status 'deleted'); bookings keep their rows.
+
+    The photos' rows go in the same transaction; their files are removed after
+    it commits, so the pictures of a deleted listing stay nowhere.
     """
 
     @tornado.web.authenticated
     async def post(self, house_id: str) -> None:
         house = await self.owned_house(int(house_id))
-        uploads = self.request.files.get("image", [])[:20]
-        if not uploads:
+        keys = await self.photo_write(house["id"], lambda tx, locked: houses.delete_listing(tx, locked["id"]))
+        await self.remove_files(keys)
+        await self.cache.invalidate_house(house["id"])
+        self.flash("房源已删除", "info")
+        self.redirect("/my/houses")
+
+
+class HouseImagesHandler(StreamedUploadHandler, PhotoBase):
+    """POST /houses/<id>/images: upload one or more photos (field ``image``), streamed.
+
+    The session, XSRF token (header or query; or the form's first field) and
+    ownership are checked before the body is read (handlers/uploads.py). All
+    or nothing: if any file is not an acceptable image, the ones already
+    stored from this request are removed and nothing is recorded.
+    """
+
+    upload_field = "image"
+    max_files = MAX_PHOTOS_PER_UPLOAD
+    _house: dict | None = None
+
+    async def authorize_upload(self, house_id: str) -> None:
+        self._house = await self.owned_house(int(house_id))
+
+    async def refuse_upload(self, message: str, status: int = 400) -> None:
+        if self._house is None:
+            raise PageError(status, message)
+        await self.fail(self._house, message, status)
+
+    async def handle_upload(self, files: list[UploadedFile], house_id: str) -> None:
+        house = self._house
+        if not files or all(f.size == 0 for f in files):
             await self.fail(house, "请选择要上传的图片")
             return
         stored = []
         try:
-            for upload in uploads:
-                stored.append(await self.images.save(upload["body"]))
+            for upload in files:
+                stored.append(await self.images.save(upload.path))
         except ImageError as exc:
-            for item in stored:
-                await self.images.delete(item.key)
-            await self.fail(house, f"{uploads[len(stored)]['filename'] or '图片'}：{exc}")
+            await self.images.delete_many([item.key for item in stored])
+            await self.fail(house, f"{files[len(stored)].filename or '图片'}：{exc}")
             return
-        try:
-            async with self.db.transaction() as tx:
-                for item in stored:
-                    await houses.add_image(tx, house["id"], item.key, item.width, item.height)
-                await self.after_photos_changed(tx, house)
-        except BaseException:
+
+        async def record(tx, locked: dict) -> None:
             for item in stored:
-                await self.images.delete(item.key)
+                await houses.add_image(tx, locked["id"], item.key, item.width, item.height)
+            await self.after_photos_changed(tx, locked)
+
+        try:
+            await self.photo_write(house["id"], record)
+        except PageError as exc:
+            await self.images.delete_many([item.key for item in stored])  # no file without its row
+            await self.fail(house, exc.message, exc.status_code)
+            return
+        except BaseException:
+            await self.images.delete_many([item.key for item in stored])
             raise
         await self.cache.invalidate_house(house["id"])
         if self.wants_json():
@@ -388,48 +461,38 @@ class HouseImagesHandler(ListingBase):
         self.flash(f"已上传 {len(stored)} 张照片")
         self.redirect(f"/houses/{house['id']}/edit#photos")
 
-    async def after_photos_changed(self, tx, house: dict) -> None:
-        """Inside the photo transaction: an online or rejected listing goes back to review."""
-        await moderation.send_back_to_review(tx, house["id"])
 
-    def wants_json(self) -> bool:
-        """True for the upload form's script (Accept: application/json), which shows its own progress."""
-        return "application/json" in self.request.headers.get("Accept", "")
-
-    async def fail(self, house: dict, message: str) -> None:
-        """Refuse an upload with 400 and *message*: JSON for the script, else the upload error page."""
-        self.set_status(400)
-        if self.wants_json():
-            self.finish({"ok": False, "error": message})
-            return
-        self.render("houses/upload_error.html", house=house, message=message)
-
-
-class HouseImageDeleteHandler(HouseImagesHandler):
+class HouseImageDeleteHandler(PhotoBase):
     """POST /houses/<id>/images/<image_id>/delete."""
 
     @tornado.web.authenticated
     async def post(self, house_id: str, image_id: str) -> None:
         house = await self.owned_house(int(house_id))
-        async with self.db.transaction() as tx:
-            key = await houses.delete_image(tx, house["id"], int(image_id))
+
+        async def remove(tx, locked: dict) -> str:
+            key = await houses.delete_image(tx, locked["id"], int(image_id))
             if key is None:
                 raise PageError(404, "照片不存在")
-            await self.after_photos_changed(tx, house)
+            await self.after_photos_changed(tx, locked)
+            return key
+
+        key = await self.photo_write(house["id"], remove)
         # The row is gone for good before the file goes: never a row without its file.
-        await self.images.delete(key)
+        await self.remove_files([key])
         await self.cache.invalidate_house(house["id"])
         self.flash("照片已删除", "info")
         self.redirect(f"/houses/{house['id']}/edit#photos")
 
 
-class HouseImageCoverHandler(ListingBase):
+class HouseImageCoverHandler(PhotoBase):
     """POST /houses/<id>/images/<image_id>/cover: make a photo the cover."""
 
     @tornado.web.authenticated
     async def post(self, house_id: str, image_id: str) -> None:
         house = await self.owned_house(int(house_id))
-        if not await houses.set_cover(self.db, house["id"], int(image_id)):
+        changed = await self.photo_write(
+            house["id"], lambda tx, locked: houses.set_cover(tx, locked["id"], int(image_id)))
+        if not changed:
             raise PageError(404, "照片不存在")
         await self.cache.invalidate_house(house["id"])
         self.flash("封面已更新")

@@ -20,6 +20,7 @@ import unicodedata
 import tornado.web
 
 from handlers.base import BaseHandler, PageError, safe_next
+from handlers.uploads import StreamedUploadHandler, UploadedFile
 from models import houses as houses_model
 from models import login_events
 from models import profile as profile_model
@@ -141,17 +142,26 @@ class ProfileHandler(ProfileBase):
         self.redirect("/profile")
 
 
-class AvatarHandler(ProfileBase):
-    """POST /profile/avatar: upload a new avatar (file ``avatar``), cropped square."""
+class AvatarHandler(StreamedUploadHandler, ProfileBase):
+    """POST /profile/avatar: upload a new avatar (file ``avatar``), cropped square.
 
-    @tornado.web.authenticated
-    async def post(self) -> None:
-        uploads = self.request.files.get("avatar", [])
-        if not uploads or not uploads[0]["body"]:
+    Streamed (handlers/uploads.py): the session and XSRF token are checked before
+    the body is read; one file within the image store's byte limit, decoded
+    under the avatar's (small) decoded-bytes limit.
+    """
+
+    upload_field = "avatar"
+    max_files = 1
+
+    async def refuse_upload(self, message: str, status: int = 400) -> None:
+        await self.render_profile(status, {"avatar": message})
+
+    async def handle_upload(self, files: list[UploadedFile]) -> None:
+        if not files or not files[0].size:
             await self.render_profile(400, {"avatar": "请选择一张图片"})
             return
         try:
-            stored = await self.images.save(uploads[0]["body"], square=True)
+            stored = await self.images.save(files[0].path, square=True)
         except ImageError as exc:
             await self.render_profile(400, {"avatar": str(exc)})
             return
@@ -160,9 +170,13 @@ class AvatarHandler(ProfileBase):
         except BaseException:
             await self.images.delete(stored.key)  # no file without its row
             raise
-        # The row points at the new picture for good before the old files go.
+        # The row points at the new picture for good before the old files go;
+        # from here on the avatar has changed, so a disk error is only logged.
         if old_key and old_key != stored.key:
-            await self.images.delete(old_key)
+            try:
+                await self.images.delete(old_key)
+            except (OSError, ValueError):
+                log.exception("could not remove the old avatar's files")
         await self.refresh_listings()
         self.flash("头像已更新")
         self.redirect("/profile")

@@ -105,6 +105,7 @@ class StreamedUploadHandler(BaseHandler):
     _parser: multipart.PushMultipartParser | None = None
     _small_body: bytearray | None = None
     _refused: UploadRefused | None = None
+    _sink = None
 
     # -- what subclasses provide -------------------------------------------
     async def authorize_upload(self, *args: str) -> None:
