@@ -10,10 +10,18 @@ tests change between requests:
   request timeout makes a timeout);
 - ``mode``: ``"ok"``, ``"error"`` (HTTP 500), ``"malformed"`` (200, not JSON),
   ``"fail"`` (200, ``status: fail`` as ip-api says for reserved ranges);
-- ``shape``: ``"ip-api"`` or ``"nested"``.
+- ``shape``: ``"ip-api"`` or ``"nested"``;
+- ``group``: when above 0, requests are held and let go in groups of that many
+  (the first ``group`` requests wait until all of them have arrived, then the
+  next ``group``, …). A client that asks one address at a time never completes
+  a group and runs into its own timeout, so a test proves parallel lookups by
+  construction, without a stopwatch.
 
-It counts what reached it: ``requests`` (the IPs, in order), ``in_flight`` and
-``max_in_flight``. Start and stop it on the loop that uses it::
+It records what reached it: ``requests`` (the IPs, in arrival order; compare
+them as sets or sorted lists, concurrent requests arrive in any order),
+``answered`` and ``abandoned`` (the IPs whose client got an answer, or gave up
+first), ``in_flight`` and ``max_in_flight``. ``await provider.wait_abandoned(n)``
+returns once *n* clients have given up. Start and stop it on the loop that uses it::
 
     async with ProviderServer(delay=0.2) as provider:
         url = provider.url_template  # http://127.0.0.1:PORT/json/{ip}?lang=zh-CN
@@ -40,30 +48,54 @@ class LookupHandler(RequestHandler):
     def initialize(self, provider: "ProviderServer") -> None:
         self.provider = provider
         self.gone = asyncio.Event()
+        self.ip = ""
 
     def on_connection_close(self) -> None:
         # The client gave up (its timeout): stop waiting instead of sleeping on.
+        if not self.gone.is_set() and self.ip:
+            self.provider.record_abandoned(self.ip)
         self.gone.set()
 
     async def get(self, ip: str) -> None:
         provider = self.provider
+        self.ip = ip
         provider.requests.append(ip)
         provider.in_flight += 1
         provider.max_in_flight = max(provider.max_in_flight, provider.in_flight)
         try:
-            if provider.delay:
-                provider.waiting.add(self.gone)
-                try:
-                    await asyncio.wait_for(self.gone.wait(), provider.delay)
-                except asyncio.TimeoutError:
-                    pass
-                finally:
-                    provider.waiting.discard(self.gone)
+            provider.waiting.add(self.gone)
+            try:
+                await self.wait_for_group(len(provider.requests))
+                if provider.delay and not self.gone.is_set():
+                    try:
+                        await asyncio.wait_for(self.gone.wait(), provider.delay)
+                    except asyncio.TimeoutError:
+                        pass
+            finally:
+                provider.waiting.discard(self.gone)
             if self.gone.is_set():
                 return
+            provider.answered.append(ip)
             self.respond(ip)
         finally:
             provider.in_flight -= 1
+
+    async def wait_for_group(self, arrival: int) -> None:
+        """With ``provider.group`` set, wait until the group of the *arrival*-th request is complete."""
+        size = self.provider.group
+        if size <= 0:
+            return
+        last = -(-arrival // size) * size  # the arrival that completes this request's group
+        complete = self.provider.group_event(last)
+        if arrival == last:
+            complete.set()
+        gone = asyncio.ensure_future(self.gone.wait())
+        done = asyncio.ensure_future(complete.wait())
+        try:
+            await asyncio.wait({gone, done}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+            done.cancel()
 
     def respond(self, ip: str) -> None:
         mode = self.provider.mode
@@ -93,15 +125,20 @@ class ProviderServer:
     """The loopback provider; see the module docstring. Times are seconds."""
 
     def __init__(self, *, delay: float = 0.0, mode: str = "ok", shape: str = "ip-api",
-                 answers: dict[str, tuple[str, str, str]] | None = None) -> None:
+                 answers: dict[str, tuple[str, str, str]] | None = None, group: int = 0) -> None:
         self.delay = delay
         self.mode = mode
         self.shape = shape
+        self.group = group
         self.answers = dict(answers or {})
         self.requests: list[str] = []
+        self.answered: list[str] = []
+        self.abandoned: list[str] = []
         self.in_flight = 0
         self.max_in_flight = 0
         self.waiting: set[asyncio.Event] = set()
+        self._groups: dict[int, asyncio.Event] = {}
+        self._abandoned_changed: asyncio.Event | None = None
         self.port = 0
         self._server: HTTPServer | None = None
 
@@ -116,9 +153,29 @@ class ProviderServer:
         return NESTED_FIELDS if self.shape == "nested" else IPAPI_FIELDS
 
     def reset_counts(self) -> None:
-        """Forget the requests seen so far."""
+        """Forget the requests seen so far (groups start again from the next request)."""
         self.requests.clear()
+        self.answered.clear()
+        self.abandoned.clear()
+        self._groups.clear()
         self.max_in_flight = self.in_flight
+
+    def group_event(self, last_arrival: int) -> asyncio.Event:
+        """The event set when the request numbered *last_arrival* (1-based) arrives."""
+        return self._groups.setdefault(last_arrival, asyncio.Event())
+
+    def record_abandoned(self, ip: str) -> None:
+        self.abandoned.append(ip)
+        if self._abandoned_changed is not None:
+            self._abandoned_changed.set()
+
+    async def wait_abandoned(self, count: int, timeout: float = 30.0) -> None:
+        """Return once *count* clients have given up; *timeout* (seconds) only guards against a hang."""
+        async def reached() -> None:
+            while len(self.abandoned) < count:
+                self._abandoned_changed = asyncio.Event()
+                await self._abandoned_changed.wait()
+        await asyncio.wait_for(reached(), timeout)
 
     async def start(self) -> "ProviderServer":
         """Listen on 127.0.0.1 on a free port (must be called on the running loop)."""
