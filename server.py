@@ -208,10 +208,11 @@ async def build_app(settings: config.Settings) -> IHomeApplication:
 
 
 async def close_app(app: IHomeApplication) -> None:
-    """Close the IP locator's HTTP client, the cache's background work, the pool and the Redis client."""
+    """Close the IP locator's HTTP client, the cache's and sessions' background work, the pool and Redis."""
     if app.locator is not None:
         app.locator.close()
     await app.cache.close()
+    await app.sessions.close()
     await app.db.close()
     await app.redis.aclose()
 

@@ -297,7 +297,7 @@ class AdminUserActiveHandler(AdminBase):
                 await revocations.revoke_all_sessions(tx, user_id)
             await admin_model.record_action(tx, self.admin_id, self.action, "user", user_id, reason)
             house_ids = await admin_model.house_ids_of(tx, user_id)
-        revoked = 0 if active else await self.sessions.revoke_user(user_id)
+        revoked = 0 if active else await self.sessions.revoke_user(user_id, after_commit=True)
         # Their listings appear or vanish everywhere: home, searches and each listing page.
         await self.cache.invalidate_houses(house_ids)
         if active:

@@ -217,13 +217,28 @@ class BaseHandler(tornado.web.RequestHandler):
         super().log_exception(typ, value, tb)
 
     # -- sessions ------------------------------------------------------------
-    async def start_session(self, user: users.CurrentUser, *, is_admin: bool = False) -> Session:
-        """Log *user* in with a brand-new token (the old session, if any, is deleted)."""
+    async def start_session(self, user: users.CurrentUser, *, is_admin: bool = False,
+                            after_commit: bool = False) -> Session | None:
+        """Log *user* in with a brand-new token (the old session, if any, is deleted).
+
+        With *after_commit* (a write that needs the new session has committed,
+        e.g. a password change), Redis failing does not fail the request: the
+        visitor is logged out instead (cookie cleared) and None is returned.
+        """
         if self.current_session is not None:
             await self.sessions.delete(self.current_session)
-        session = await self.sessions.create(
-            user.id, ip=self.client_ip, user_agent=self.request.headers.get("User-Agent", ""),
-            is_admin=is_admin)
+        try:
+            session = await self.sessions.create(
+                user.id, ip=self.client_ip, user_agent=self.request.headers.get("User-Agent", ""),
+                is_admin=is_admin)
+        except REDIS_DOWN as exc:
+            if not after_commit:
+                raise
+            log.warning("no new session for user %s after a committed change: %s", user.id, exc)
+            self.current_session = None
+            self._user = None
+            self.clear_cookie(SESSION_COOKIE, path="/")
+            return None
         self.set_session_cookie(session)
         self.current_session = session
         self._user = user

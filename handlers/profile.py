@@ -231,8 +231,8 @@ class PasswordHandler(ProfileBase):
         # Whoever else holds a session (maybe whoever knew the old password) is
         # out; this browser continues under a brand-new token.
         was_admin = bool(self.current_session and self.current_session.is_admin)
-        await self.sessions.revoke_user(user.id)
-        await self.start_session(user, is_admin=was_admin)
+        await self.sessions.revoke_user(user.id, after_commit=True)
+        await self.start_session(user, is_admin=was_admin, after_commit=True)
         self.flash("密码已修改，其他设备上的登录已全部退出")
         self.redirect("/profile")
 

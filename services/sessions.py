@@ -21,12 +21,19 @@ write failed (logged) while Redis later restarts from a snapshot older than it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import secrets
 import time
 from dataclasses import asdict, dataclass
 from typing import Protocol
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+# Redis failures that a revocation survives by replaying its Redis half later.
+REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)
 
 log = logging.getLogger("ihome.sessions")
 
@@ -84,6 +91,12 @@ class SessionStore:
         self.admin_idle_ttl = admin_idle_ttl
         self.revocations = revocations
         self.checks = 0  # sessions checked against the revocation log (tests count them)
+        self.retry_interval = 1.0
+        # Revocations recorded in MariaDB whose Redis half failed: replayed in the
+        # background until Redis takes them (see _pend).
+        self._pending_tokens: dict[str, int] = {}  # token -> user_id
+        self._pending_users: dict[int, tuple[float, str | None]] = {}  # user_id -> (before, keep_token)
+        self._replayer: asyncio.Task | None = None
 
     def _ttl(self, session: Session, now: float) -> int:
         idle = self.admin_idle_ttl if session.is_admin else self.idle_ttl
@@ -172,20 +185,70 @@ class SessionStore:
                                          ex=self._ttl(session, now), xx=True))
 
     async def delete(self, session: Session) -> None:
-        """End one session (logout): recorded in the revocation log, then deleted in Redis."""
-        await self._record([session])
-        await self._forget([session])
+        """End one session (logout): recorded in the revocation log, then deleted in Redis.
 
-    async def _record(self, sessions: list[Session]) -> None:
-        """Record *sessions* as revoked. A failing log is logged, not raised: the
-        logout still happens in Redis (only a later restore from an old snapshot
-        could bring such a session back)."""
+        When the record was written but Redis fails, the deletion is replayed in the
+        background instead of raising; when neither works, the Redis error is raised.
+        """
+        recorded = await self._record([session])
+        try:
+            await self._forget([session])
+        except REDIS_DOWN as exc:
+            if not recorded:
+                raise
+            log.warning("session deletion pending until Redis answers: %s", exc)
+            self._pending_tokens[session.token] = session.user_id
+            self._pend()
+
+    async def _record(self, sessions: list[Session]) -> bool:
+        """Record *sessions* as revoked; False when that failed (logged, not raised: the
+        logout still happens in Redis, and only a later restore from an old snapshot
+        could bring such a session back) or there is no log."""
         if self.revocations is None or not sessions:
-            return
+            return False
         try:
             await self.revocations.record(sessions, absolute_ttl=self.absolute_ttl)
+            return True
         except Exception:
             log.exception("could not record %d revoked session(s) durably", len(sessions))
+            return False
+
+    def _pend(self) -> None:
+        if self._replayer is None or self._replayer.done():
+            self._replayer = asyncio.get_running_loop().create_task(self._replay())
+
+    @property
+    def pending(self) -> bool:
+        """True while revocations wait for Redis to take their Redis half."""
+        return bool(self._pending_tokens or self._pending_users)
+
+    async def _replay(self) -> None:
+        """Retry pending deletions every retry_interval seconds until Redis takes them."""
+        while self.pending:
+            await asyncio.sleep(self.retry_interval)
+            try:
+                for token, user_id in list(self._pending_tokens.items()):
+                    await self._forget([Session(token, user_id, 0.0, 0.0)])
+                    del self._pending_tokens[token]
+                for user_id, (before, keep) in list(self._pending_users.items()):
+                    await self._revoke_user_now(user_id, keep, before)
+                    del self._pending_users[user_id]
+            except REDIS_DOWN as exc:
+                log.info("session revocations still pending: %s", exc)
+                continue
+            log.info("pending session revocations replayed")
+
+    async def close(self) -> None:
+        """Stop the background replay (at shutdown); what is left is logged (MariaDB has it)."""
+        if self._replayer is not None and not self._replayer.done():
+            self._replayer.cancel()
+            try:
+                await self._replayer
+            except (asyncio.CancelledError, Exception):
+                pass
+        if self.pending:
+            log.warning("shutting down with %d session(s) and %d user(s) still to revoke in Redis",
+                        len(self._pending_tokens), len(self._pending_users))
 
     async def _forget(self, sessions: list[Session]) -> None:
         """Delete *sessions* in Redis (keys and index entries), in one round trip."""
@@ -232,17 +295,33 @@ class SessionStore:
         allowed.sort(key=lambda s: s.last_seen, reverse=True)
         return allowed
 
-    async def revoke_user(self, user_id: int, *, keep_token: str | None = None) -> int:
+    async def revoke_user(self, user_id: int, *, keep_token: str | None = None,
+                          after_commit: bool = False) -> int:
         """Delete every session of *user_id* except *keep_token*; returns how many were deleted.
 
-        Each one is recorded in the revocation log first. (Revoking *all* of a
+        Each one is recorded in the revocation log first. Revoking *all* of a
         user's sessions should also be recorded in the same transaction as the
-        write that causes it: models.revocations.revoke_all_sessions.)
+        write that causes it (models.revocations.revoke_all_sessions); then pass
+        *after_commit*: a Redis failure is replayed in the background (and 0
+        returned) instead of turning that committed write into an error.
         """
+        before = time.time()
+        try:
+            return await self._revoke_user_now(user_id, keep_token, before)
+        except REDIS_DOWN as exc:
+            if not after_commit:
+                raise
+            log.warning("revoking the sessions of user %s pending until Redis answers: %s", user_id, exc)
+            self._pending_users[user_id] = (before, keep_token)
+            self._pend()
+            return 0
+
+    async def _revoke_user_now(self, user_id: int, keep_token: str | None, before: float) -> int:
         live, dead, _ = await self._sessions_of(user_id)
         now = time.time()
         # An index entry without its session still names a token: record it too.
-        revoked = [s for s in live if s.token != keep_token] + [
+        # Sessions created after *before* (a replay running late) are not this revocation's.
+        revoked = [s for s in live if s.token != keep_token and s.created_at < before] + [
             Session(token, user_id, now, now) for token in dead if token != keep_token]
         if not revoked:
             return 0

@@ -14,7 +14,7 @@ import pytest
 from services.cache import HOME_KEY, SEARCH_GENERATION_KEY, house_key
 from tests.utils.client import text
 from tests.utils.dates import iso
-from tests.utils.factories import make_house, make_user
+from tests.utils.factories import PASSWORD, make_house, make_user
 from tests.utils.outage import FaultProxy, PrivateRedis
 
 PUBLIC_PAGES = ["/", "/houses", "/houses?sort=price-inc", "/api/v1/houses", "/api/v1/areas",
@@ -151,3 +151,33 @@ async def test_booking_succeeds_when_redis_goes_away_between_commit_and_invalida
     assert int(await direct.get(SEARCH_GENERATION_KEY)) == generation + 1
     # The guest now sees the order page (session still there).
     assert (await guest.get(f"/orders/{order_id}")).code == 200
+
+
+@pytest.mark.gen_test
+async def test_password_change_succeeds_when_redis_goes_away_after_commit(app, new_client, login, proxy):
+    user = await make_user(app)
+    phone, laptop = new_client(), new_client()
+    await login(phone, user)
+    await login(laptop, user)
+    assert (await laptop.get("/profile")).code == 200
+    await phone.xsrf_token()
+    old_hash = await app.db.scalar("SELECT password_hash FROM users WHERE id = %s", user["id"])
+
+    # The first Redis command after the password transaction commits lists the
+    # user's sessions to delete them: Redis becomes unreachable right then.
+    proxy.cut_when_sent(b"SMEMBERS")
+    response = await phone.post("/profile/password", {
+        "old_password": PASSWORD, "new_password": "New#pass2025", "new_password2": "New#pass2025"})
+
+    assert proxy.cuts == 1
+    assert response.code == 302, text(response)
+    assert await app.db.scalar("SELECT password_hash FROM users WHERE id = %s", user["id"]) != old_hash
+    assert app.sessions.pending  # the Redis half of the revocation waits for Redis
+
+    await proxy.accept()
+    for _ in range(500):
+        if not app.sessions.pending:
+            break
+        await asyncio.sleep(0.02)
+    assert not app.sessions.pending
+    assert (await laptop.get("/profile")).code == 302  # logged out once Redis is back
