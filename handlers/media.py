@@ -110,6 +110,12 @@ class MediaHandler(BaseHandler, SafeStaticFileHandler):
         except (redis.exceptions.RedisError, OSError):
             log.debug("could not remember public media key", exc_info=True)
 
+    def compute_etag(self) -> str | None:
+        # With X-Accel-Redirect the app sends no file (nginx computes its own ETag).
+        if getattr(self, "absolute_path", None) is None:
+            return None
+        return super().compute_etag()
+
     def set_extra_headers(self, path: str) -> None:
         self.set_header("Cache-Control", PUBLIC_CACHE_CONTROL if self._public else PRIVATE_CACHE_CONTROL)
 
