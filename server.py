@@ -15,6 +15,7 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.backoff import ExponentialWithJitterBackoff
 import tornado.httpserver
 import tornado.options
@@ -175,9 +176,10 @@ def create_redis(settings: config.Settings):
     Short connect and command timeouts (settings.timeouts), so a dead or stalled
     Redis costs a request a second, not a hang; a blocking pool that waits at
     most ``redis_pool`` seconds for a free connection instead of opening
-    without bound; connection errors and timeouts retried twice with a short
-    jittered back-off (a pooled connection that went stale when Redis restarted
-    is replaced by the retry instead of failing the request); and a PING on
+    without bound; connection errors retried twice with a short jittered
+    back-off (a pooled connection that went stale when Redis restarted is
+    replaced by the retry instead of failing the request) — but not timeouts,
+    which would multiply the wait on a stalled server; and a PING on
     connections idle for ``redis_health_check`` seconds before they are used.
     """
     t = settings.timeouts
@@ -190,7 +192,8 @@ def create_redis(settings: config.Settings):
         socket_timeout=t.redis_socket,
         socket_keepalive=True,
         health_check_interval=t.redis_health_check,
-        retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.25), retries=2),
+        retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.25), retries=2,
+                    supported_errors=(RedisConnectionError,)),
     )
     return aioredis.Redis.from_pool(pool)
 
