@@ -134,3 +134,14 @@ async def test_idle_and_slow_connections_are_closed(base_settings):
         # A body that never arrives in full.
         assert await _closed_by_server(
             port, b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nmobile=1")
+
+
+def test_timeouts_come_from_the_environment():
+    from config import ConfigError, load_settings
+
+    settings = load_settings({"IHOME_TIMEOUT_MYSQL_STATEMENT": "1.5", "IHOME_TIMEOUT_RETRY_AFTER": "7"})
+    assert settings.timeouts.mysql_statement == 1.5
+    assert settings.timeouts.retry_after == 7 and isinstance(settings.timeouts.retry_after, int)
+    for bad in ("x", "0", "-1", "nan"):
+        with pytest.raises(ConfigError, match="IHOME_TIMEOUT_HTTP_IDLE"):
+            load_settings({"IHOME_TIMEOUT_HTTP_IDLE": bad})
