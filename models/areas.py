@@ -8,6 +8,14 @@ from models.db import Database
 FEATURED_CITIES = ("北京市", "上海市", "广州市", "深圳市", "成都市", "杭州市")
 
 
+FEATURED_AREAS_SQL = (
+    f"SELECT a.id, a.name, a.city, a.province FROM areas a WHERE a.city IN ({', '.join(['%s'] * len(FEATURED_CITIES))}) "
+    "UNION "
+    "SELECT a.id, a.name, a.city, a.province FROM "
+    "(SELECT DISTINCT h.area_id FROM houses h WHERE h.status = 'online' AND h.owner_active = 1) listed "
+    "STRAIGHT_JOIN areas a ON a.id = listed.area_id")
+
+
 async def featured_areas(db: Database) -> list[dict]:
     """Districts of the featured cities plus every district that has a public listing.
 
@@ -16,13 +24,7 @@ async def featured_areas(db: Database) -> list[dict]:
     scan of houses' ix_houses_pub_area_new (one step per distinct district, not one per
     listing) for the districts with listings; callers cache the result.
     """
-    marks = ", ".join(["%s"] * len(FEATURED_CITIES))
-    rows = await db.query(
-        f"SELECT a.id, a.name, a.city, a.province FROM areas a WHERE a.city IN ({marks}) "
-        "UNION "
-        "SELECT a.id, a.name, a.city, a.province FROM "
-        "(SELECT DISTINCT h.area_id FROM houses h WHERE h.status = 'online' AND h.owner_active = 1) listed "
-        "JOIN areas a ON a.id = listed.area_id", *FEATURED_CITIES)
+    rows = await db.query(FEATURED_AREAS_SQL, *FEATURED_CITIES)
     order = {city: i for i, city in enumerate(FEATURED_CITIES)}
     rows.sort(key=lambda r: (order.get(r["city"], len(order)), r["city"], r["id"]))
     return rows

@@ -286,8 +286,13 @@ async def cards(db: Database, ids: list[int]) -> list[dict]:
 
 async def public_cards(db: Database, order: str, limit: int) -> list[dict]:
     """Public listing cards ordered by a SORTS key, at most *limit* (ids first, see the module docstring)."""
-    ids = await db.query(f"SELECT h.id FROM houses h WHERE {PUBLIC} ORDER BY {SORTS[order]} LIMIT %s", limit)
+    ids = await db.query(public_ids_sql(order), limit)
     return await cards(db, [row["id"] for row in ids])
+
+
+def public_ids_sql(order: str) -> str:
+    """The home page's ids query: public listings by a SORTS key, one ``%s`` for the limit."""
+    return f"SELECT h.id FROM houses h WHERE {PUBLIC} ORDER BY {SORTS[order]} LIMIT %s"
 
 
 def search_sql(f: SearchFilters, *, ordered: bool = True) -> tuple[str, list]:
