@@ -15,6 +15,7 @@ import pytest
 
 import config
 from config import ConfigError, load_settings
+from services.crypto import generate_key
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,8 +42,9 @@ def test_bad_configuration_refused(environ, message):
         load_settings(environ)
 
 
-def test_production_with_real_secret_starts():
-    s = load_settings({"IHOME_ENV": "production", "IHOME_COOKIE_SECRET": "x" * 40})
+def test_production_with_real_secrets_starts():
+    s = load_settings({"IHOME_ENV": "production", "IHOME_COOKIE_SECRET": "x" * 40,
+                       "IHOME_DATA_KEY": generate_key()})
     assert s.is_production and s.cookie_secret == "x" * 40
 
 

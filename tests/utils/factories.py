@@ -1,38 +1,60 @@
-"""Rows for tests, written straight to the real test database."""
+"""Rows for tests, made through the production model functions so they cannot drift.
+
+Users come from models/users.py ``create`` (its random default name), the real-name
+fields from models/profile.py (the ID card encrypted as the site stores it), a
+disabled account from models/admin.py; listings from models/houses.py ``create``.
+Each factory writes in one transaction and returns the stored row.
+"""
 
 from __future__ import annotations
 
-import functools
 import itertools
 
-import bcrypt
-
+from models import admin as admin_model
 from models import houses as houses_model
+from models import profile as profile_model
+from models import users as users_model
+from services.passwords import hash_password
 
 PASSWORD = "Test#pass2024"
 VALID_ID_CARD = "11010519491231002X"
+REAL_NAME = "测试用户"
+# Mobiles only need to be unique within one test (every test starts from empty tables);
+# 139… never meets the 137…/138… numbers some tests spell out.
 _mobiles = itertools.count(13900000001)
+# bcrypt cost → the hash of PASSWORD at that cost: one hash per cost per process.
+_password_hashes: dict[int, str] = {}
 
 
-@functools.lru_cache(maxsize=1)
-def password_hash() -> str:
-    """One real bcrypt (cost 12) hash of PASSWORD, computed once per test run."""
-    return bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=12)).decode()
+async def password_hash(rounds: int) -> str:
+    """A bcrypt hash of PASSWORD at cost *rounds* (the app's ``config.bcrypt_rounds``), made once."""
+    if rounds not in _password_hashes:
+        _password_hashes[rounds] = await hash_password(PASSWORD, rounds)
+    return _password_hashes[rounds]
 
 
 def next_mobile() -> str:
+    """An 11-digit mobile number no other call in this process returns."""
     return str(next(_mobiles))
 
 
 async def make_user(app, *, mobile: str | None = None, name: str | None = None, verified: bool = True,
                     admin: bool = False, active: bool = True) -> dict:
-    """Insert a user whose password is PASSWORD; returns the row."""
-    mobile = mobile or next_mobile()
-    user_id = await app.db.insert(
-        "INSERT INTO users (mobile, name, password_hash, real_name, id_card, is_admin, is_active) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s)",
-        mobile, name or mobile, password_hash(), "测试用户" if verified else None,
-        VALID_ID_CARD if verified else None, int(admin), int(active))
+    """Create an account whose password is PASSWORD, as sign-up and the profile pages would.
+
+    *name* defaults to the site's random default name; *verified* records the real
+    name REAL_NAME and VALID_ID_CARD; *admin* and *active* set the flags.
+    Returns the ``users`` row (``password_hash`` included, ``id_card`` encrypted).
+    """
+    hashed = await password_hash(app.config.bcrypt_rounds)
+    async with app.db.transaction() as tx:
+        user_id = await users_model.create(tx, mobile or next_mobile(), hashed, is_admin=admin)
+        if name is not None:
+            await profile_model.set_name(tx, user_id, name)
+        if verified:
+            await profile_model.set_real_name(tx, user_id, REAL_NAME, VALID_ID_CARD, app.cipher)
+        if not active:
+            await admin_model.set_user_active(tx, user_id, False)
     return await app.db.queryone("SELECT * FROM users WHERE id = %s", user_id)
 
 
