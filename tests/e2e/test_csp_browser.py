@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.helpers import PASSWORD, login, make_house, make_verified_user, path_of
+from tests.e2e.helpers import PASSWORD, login, make_house, make_jpeg, make_verified_user, path_of
 
 RECORD_VIOLATIONS = """
 window.__csp = [];
@@ -97,6 +97,27 @@ def test_visitor_pages_report_no_violation(watched, live_server, db):
     cells.nth(3).click()
     expect(watched.page.locator("#price-preview")).to_contain_text("× 2 晚")
     assert watched.dom() == []
+
+
+def test_photo_upload_previews_and_uploads_under_the_policy(watched, live_server, db, tmp_path):
+    owner = make_verified_user(db)
+    house_id = make_house(db, owner["id"])
+    login(watched.page, live_server, owner["mobile"], PASSWORD)
+    page = watched.page
+    assert watched.visit(f"{live_server.url}/houses/{house_id}/edit") == []
+    # The preview is a blob: URL (img-src allows it); the upload goes through upload.js's XHR.
+    page.set_input_files("#image", str(make_jpeg(tmp_path / "room.jpg", 800, 600)))
+    preview = page.locator("#upload-preview img")
+    expect(preview).to_have_count(1)
+    assert preview.get_attribute("src").startswith("blob:")
+    page.wait_for_function("() => document.querySelector('#upload-preview img').naturalWidth > 0")
+    upload_url = f"/houses/{house_id}/images"
+    with page.expect_response(lambda r: r.request.method == "POST" and r.url.endswith(upload_url)) as upload:
+        page.click("#upload-button")
+    assert upload.value.status == 200, page.locator("#upload-error").inner_text()
+    expect(page.locator("#photo-list .photo")).to_have_count(1)
+    page.wait_for_load_state("load")
+    assert watched.dom() == [] and watched.console == [] and watched.errors == []
 
 
 def test_user_pages_report_no_violation_and_confirm_still_asks(watched, live_server, db):
