@@ -21,9 +21,12 @@ VAR_DIR = ROOT / "var"
 ENVIRONMENTS = ("development", "test", "production")
 DEFAULT_MYSQL_URL = "mysql://ihome:ihome-local@127.0.0.1:3307/ihome"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6380/0"
-# A public JSON geolocation service that needs no key; {ip} is replaced.
-DEFAULT_IPLOOKUP_URL = "http://ip-api.com/json/{ip}?lang=zh-CN"
-DEFAULT_IPLOOKUP_FIELDS = "country=country,province=regionName,city=city,status=status:success"
+# A public JSON geolocation service that needs no key, over HTTPS (visitors' addresses
+# must not cross the network in clear; ip-api.com's free tier is HTTP only); {ip} is
+# replaced. ipwho.is answers {"success": true, "country": …, "region": …, "city": …},
+# in Chinese with lang=zh-CN, and {"success": false, "message": …} for reserved ranges.
+DEFAULT_IPLOOKUP_URL = "https://ipwho.is/{ip}?lang=zh-CN"
+DEFAULT_IPLOOKUP_FIELDS = "country=country,province=region,city=city,ok=success:true"
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "please-change-me"}
 # bcrypt cost: production never goes below 12; tests may go down to bcrypt's minimum, 4.
 PRODUCTION_MIN_BCRYPT_ROUNDS = 12
