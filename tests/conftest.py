@@ -28,10 +28,17 @@ from tests.utils.client import Client
 STATIC_TABLES = {"areas", "facilities"}
 
 
+# pytest-tornado's timeout only stops a hung test; its 5 s default fails slow but correct
+# tests on a CPU-starved machine. (Not in pytest.ini: the browser tests run without the plugin.)
+HANG_GUARD_SECONDS = 60.0
+
+
 def pytest_configure(config):
     # No implicit event loops: pytest-tornado gives every test its own loop, and a
     # loop asyncio made on its own would be left unclosed (ResourceWarning).
     asyncio.set_event_loop(None)
+    if getattr(config.option, "async_test_timeout", None) == 5 and "ASYNC_TEST_TIMEOUT" not in os.environ:
+        config.option.async_test_timeout = HANG_GUARD_SECONDS
 
 
 @pytest.fixture(scope="session")
