@@ -179,10 +179,9 @@ class LoginHandler(BaseHandler):
             self.show(400, {"form": BAD_CREDENTIALS})
             return None
         # The right password is not a failed attempt, and this address's earlier
-        # failures for this account were the owner's own typos. Failures from
-        # other addresses, and this address's failures on other accounts, stay.
-        await limiter.refund(by_ip)
-        await limiter.refund(by_mobile)
+        # failures for this account were the owner's own typos: forgiving the tag
+        # removes both (this attempt's reservations carry the same tags). Failures
+        # from other addresses, and this address's failures on other accounts, stay.
         await limiter.forgive("login:mobile", mobile, ip)
         await limiter.forgive("login:ip", ip, mobile)
         refusal = self.refusal(user)
