@@ -52,8 +52,10 @@ class ListingBase(BaseHandler):
 
     async def cached_search(self, filters: houses.SearchFilters) -> tuple[list[dict], int]:
         """(cards of the requested page, total) for validated *filters*, cached under
-        the current search generation (any listing write makes every result fresh)."""
-        key = await self.cache.search_key(filters.normalised())
+        the current search generation (any listing write makes every result fresh; a
+        booking only those with dates). total is capped: above houses.COUNT_CAP it is
+        COUNT_CAP + 1, meaning "more"."""
+        key = await self.cache.search_key(filters.normalised(), dated=filters.check_in is not None)
 
         async def load():
             found, count = await houses.search(self.db, filters)
@@ -86,10 +88,11 @@ class HomeHandler(ListingBase):
             return {"top": await houses.public_cards(self.db, "booking", HOME_TOP),
                     "latest": await houses.public_cards(self.db, "new", HOME_LATEST)}
         data = await self.cache.get_or_load(cache_keys.HOME_KEY, load)
+        areas = await self.area_choices()  # once: the select box and the visitor's city share it
         self.render("index.html", top=data["top"], latest=data["latest"],
-                    areas=await self.area_choices(), visitor_city=await self.visitor_city())
+                    areas=areas, visitor_city=await self.visitor_city(areas))
 
-    async def visitor_city(self) -> str | None:
+    async def visitor_city(self, areas: list[dict] | None = None) -> str | None:
         """The visitor's city from the client address, or None when not known.
 
         Named as the site's areas name it ("深圳市") when the site has areas there
@@ -100,7 +103,9 @@ class HomeHandler(ListingBase):
         if locator is None:
             return None
         location = await locator.locate(self.client_ip)
-        return match_site_city(location, await self.area_choices()) or location.city or None
+        if areas is None:
+            areas = await self.area_choices()
+        return match_site_city(location, areas) or location.city or None
 
 
 MUNICIPALITIES = ("北京", "上海", "天津", "重庆")
@@ -197,10 +202,29 @@ class SearchHandler(ListingBase):
             rows, total = await self.cached_search(filters)
         else:
             self.set_status(400)
-        pages = max(1, -(-total // filters.per_page))
-        self.render("houses/search.html", rows=rows, total=total, filters=filters, pages=pages,
-                    errors=errors, areas=await self.area_choices(), facilities=facilities,
+        # The count stops at COUNT_CAP ("more" beyond it), and no page past MAX_PAGE is served.
+        more = total > houses.COUNT_CAP
+        total = min(total, houses.COUNT_CAP)
+        pages = max(1, min(MAX_PAGE, -(-total // filters.per_page)))
+        self.render("houses/search.html", rows=rows, total=total, more=more, filters=filters, pages=pages,
+                    page_links=page_window(filters.page, pages), errors=errors,
+                    areas=await self.area_choices(), facilities=facilities,
                     query=self.request.query_arguments)
+
+
+def page_window(page: int, pages: int, radius: int = 2) -> list[int | None]:
+    """The pager's page numbers around *page* of *pages*: the first, the last, *radius* on
+    each side of the current one, None for each gap ("…"); e.g. (6, 40) →
+    [1, None, 4, 5, 6, 7, 8, None, 40]. At most 2 * radius + 5 entries, whatever *pages* is."""
+    shown = {1, pages, *range(max(1, page - radius), min(pages, page + radius) + 1)}
+    window: list[int | None] = []
+    for number in sorted(shown):
+        if window and number - window[-1] == 2:
+            window.append(number - 1)  # a gap of one page: show it rather than "…"
+        elif window and number - window[-1] > 2:
+            window.append(None)
+        window.append(number)
+    return window
 
 
 class HouseDetailHandler(ListingBase):

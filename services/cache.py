@@ -8,7 +8,20 @@ visitor's name and XSRF token. Keys:
 - ``cache:house:<id>`` — one listing page's data;
 - ``cache:search:<generation>:<normalised parameters>`` — search results. Every
   write that may change any search result bumps ``cache:gen:search`` so all old
-  result keys are unreachable at once (they expire on their TTL).
+  result keys are unreachable at once (they expire on their TTL). Searches with
+  dates also carry ``cache:gen:search:dates``: a booking, cancel or reject changes
+  only which listings are free on which nights — not a listing's card, price,
+  order count, area or status — so it bumps that generation alone
+  (:meth:`Cache.invalidate_availability`) and every search without dates, the home
+  page, the area list and the listing page stay cached.
+
+Rebuilds are single-flight (the stampede a fixed expiry caused at 100,000 listings):
+within a process concurrent readers of one key share one load; across processes a
+short Redis lock (``lock:<key>``, ``SET NX PX``) lets one request rebuild while the
+others serve the previous value when there is one (a value stays servable for
+``stale_grace`` seconds past its freshness) or poll briefly for the new one.
+Lifetimes are jittered (``jitter``: up to that fraction shorter) so entries made
+together do not expire together. ``Cache.rebuilds`` counts loader runs per key.
 
 Keys are built only from validated, normalised parameters, so their number is
 bounded by the parameter space, not by what clients send.
@@ -31,9 +44,12 @@ The cache is an optimisation, never a dependency:
 from __future__ import annotations
 
 import asyncio
+import collections
 import hashlib
 import json
 import logging
+import random
+import secrets
 import time
 from typing import Any, Awaitable, Callable
 
@@ -45,6 +61,11 @@ AREAS_KEY = "cache:areas"
 FACILITIES_KEY = "cache:facilities"
 HOME_KEY = "cache:home"
 SEARCH_GENERATION_KEY = "cache:gen:search"
+DATED_SEARCH_GENERATION_KEY = "cache:gen:search:dates"
+# A stored value is "<STAMP><fresh until, Unix seconds>:<JSON>"; anything else is plain JSON (older entries).
+_STAMP = "~v1:"
+# Compare-and-delete: a rebuilder releases the lock only if it still holds it.
+_UNLOCK = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 MAX_PENDING = 1000
 # Keys whose contents depend on listings (reference data does not).
 _LISTING_PREFIXES = ("cache:house:", "cache:search:", HOME_KEY, AREAS_KEY)
@@ -60,6 +81,17 @@ def _default(value: Any) -> str:
     return str(value) if not hasattr(value, "isoformat") else value.isoformat()
 
 
+def _unwrap(raw: str) -> tuple[float | None, str]:
+    """(fresh until in Unix seconds or None, JSON text) of a stored value."""
+    if raw.startswith(_STAMP):
+        stamp, _, encoded = raw[len(_STAMP):].partition(":")
+        try:
+            return float(stamp), encoded
+        except ValueError:
+            return 0.0, encoded
+    return None, raw
+
+
 class Cache:
     """JSON values in Redis with a TTL in seconds.
 
@@ -69,9 +101,21 @@ class Cache:
     """
 
     def __init__(self, redis, ttl: int, *, pause: float = 2.0, retry_interval: float = 1.0,
-                 fallback_ttl: int = 30):
+                 fallback_ttl: int = 30, stale_grace: int = 60, jitter: float = 0.15,
+                 lock_ms: int = 5000, lock_wait: float = 2.0, poll_interval: float = 0.02):
         self.redis = redis
         self.ttl = ttl
+        # Single flight (see the module docstring): seconds a value may be served stale while one
+        # request rebuilds it; the fraction lifetimes are shortened by at random; how long the
+        # rebuild lock lives (ms); how long a reader without a stale copy waits for the
+        # rebuilder (s) before loading itself; how often it looks (s).
+        self.stale_grace = stale_grace
+        self.jitter = jitter
+        self.lock_ms = lock_ms
+        self.lock_wait = lock_wait
+        self.poll_interval = poll_interval
+        self.rebuilds: collections.Counter[str] = collections.Counter()  # loader runs by key
+        self._flights: dict[str, asyncio.Future] = {}
         self.pause = pause
         self.retry_interval = retry_interval
         self.fallback_ttl = fallback_ttl
@@ -97,44 +141,125 @@ class Cache:
 
     async def get_or_load(self, key: str | None, loader: Callable[[], Awaitable[Any]],
                           ttl: int | None = None) -> Any:
-        """The value at *key*; on a miss, ``await loader()`` and store its JSON for *ttl* seconds.
+        """The value at *key*; on a miss, ``await loader()`` and store its JSON, fresh for
+        *ttl* seconds (default ``self.ttl``, jittered) and servable stale ``stale_grace`` more.
 
-        A *key* of None, Redis failing, or (for listing data) an invalidation of
-        this process still pending: the loader answers and nothing is stored.
+        One rebuild at a time per key (see the module docstring). A *key* of None, Redis
+        failing, or (for listing data) an invalidation of this process still pending:
+        the loader answers and nothing is stored.
         """
         listing = key is not None and key.startswith(_LISTING_PREFIXES)
-        use_redis = key is not None and self._available() and not (listing and self.degraded)
-        if use_redis:
+        if key is None or not self._available() or (listing and self.degraded):
+            return json.loads(await self._load(key, loader))
+        flight = self._flights.get(key)
+        if flight is not None:  # another request of this process is already on it
             try:
-                raw = await self.redis.get(key)
-            except RedisError as exc:
-                self._failed("read", exc)
-                use_redis = False
-            else:
-                if raw is not None:
-                    return json.loads(raw)
-        value = await loader()
-        # Round-trip through JSON so a miss returns exactly what a hit would.
-        encoded = json.dumps(value, default=_default, ensure_ascii=False)
-        if use_redis:
-            try:
-                await self.redis.set(key, encoded, ex=ttl or self.ttl)
-            except RedisError as exc:
-                self._failed("write", exc)
+                return json.loads(await asyncio.shield(flight))
+            except Exception:
+                pass  # its load failed: try for ourselves
+        flight = asyncio.get_running_loop().create_future()
+        flight.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieved, no warning
+        self._flights[key] = flight
+        try:
+            encoded = await self._fetch(key, loader, ttl or self.ttl)
+        except BaseException as exc:
+            flight.set_exception(exc if isinstance(exc, Exception) else RuntimeError("load interrupted"))
+            raise
+        else:
+            flight.set_result(encoded)
+        finally:
+            if self._flights.get(key) is flight:
+                del self._flights[key]
         return json.loads(encoded)
 
-    async def search_key(self, normalised: str) -> str | None:
-        """The current key for a search with the *normalised* parameter string;
-        None when Redis cannot say the current generation (then nothing is cached)."""
+    async def _load(self, key: str | None, loader: Callable[[], Awaitable[Any]]) -> str:
+        """Run *loader* (counted in ``rebuilds``); its value as JSON text, as a hit would return it."""
+        self.rebuilds[key or ""] += 1
+        return json.dumps(await loader(), default=_default, ensure_ascii=False)
+
+    async def _fetch(self, key: str, loader: Callable[[], Awaitable[Any]], ttl: int) -> str:
+        """The JSON text at *key*, rebuilt by at most one request across processes."""
+        stale = None
+        try:
+            raw = await self.redis.get(key)
+        except RedisError as exc:
+            self._failed("read", exc)
+            return await self._load(key, loader)
+        if raw is not None:
+            fresh_until, encoded = _unwrap(raw)
+            if fresh_until is None or time.time() < fresh_until:
+                return encoded
+            stale = encoded
+        token = secrets.token_hex(8)
+        try:
+            locked = await self.redis.set(f"lock:{key}", token, nx=True, px=self.lock_ms)
+            if not locked:
+                if stale is not None:
+                    return stale  # someone is rebuilding it; the previous value will do meanwhile
+                found = await self._await_rebuild(key)
+                if found is not None:
+                    return found
+                # The rebuilder is slow or gone: load, and store it too (still correct data).
+        except RedisError as exc:
+            self._failed("lock", exc)
+            return stale if stale is not None else await self._load(key, loader)
+        try:
+            encoded = await self._load(key, loader)
+            await self._store(key, encoded, ttl)
+        finally:
+            if locked:
+                try:
+                    await self.redis.eval(_UNLOCK, 1, f"lock:{key}", token)
+                except RedisError:
+                    pass  # it expires after lock_ms anyway
+        return encoded
+
+    async def _await_rebuild(self, key: str) -> str | None:
+        """Poll *key* for up to lock_wait seconds; its JSON text, or None when nothing came."""
+        deadline = time.monotonic() + self.lock_wait
+        while time.monotonic() < deadline:
+            await asyncio.sleep(self.poll_interval)
+            raw = await self.redis.get(key)
+            if raw is not None:
+                return _unwrap(raw)[1]
+        return None
+
+    async def _store(self, key: str, encoded: str, ttl: int) -> None:
+        fresh = max(1.0, ttl * (1 - random.uniform(0, self.jitter)))
+        try:
+            await self.redis.set(key, f"{_STAMP}{time.time() + fresh:.3f}:{encoded}",
+                                 ex=int(fresh) + self.stale_grace)
+        except RedisError as exc:
+            self._failed("write", exc)
+
+    async def search_key(self, normalised: str, *, dated: bool = False) -> str | None:
+        """The current key for a search with the *normalised* parameter string; *dated*
+        when it filters by dates (its key then also follows the availability generation).
+        None when Redis cannot say the current generations (then nothing is cached)."""
         if not self._available() or self.degraded:
             return None
         try:
-            generation = await self.redis.get(SEARCH_GENERATION_KEY) or "0"
+            if dated:
+                generation, dates = await self.redis.mget(SEARCH_GENERATION_KEY, DATED_SEARCH_GENERATION_KEY)
+                generation = f"{generation or 0}.{dates or 0}"
+            else:
+                generation = await self.redis.get(SEARCH_GENERATION_KEY) or "0"
         except RedisError as exc:
             self._failed("read", exc)
             return None
         digest = hashlib.sha1(normalised.encode()).hexdigest()
         return f"cache:search:{generation}:{digest}"
+
+    async def invalidate_availability(self, house_id: int) -> None:
+        """After a booking, cancel or reject of *house_id*: only searches with dates can
+        change (its nights), so only their generation moves; the listing's page, home,
+        areas and searches without dates stay. Never raises for a Redis failure: falls
+        back to the full :meth:`invalidate_house` (retried and replayed)."""
+        try:
+            await self.redis.incr(DATED_SEARCH_GENERATION_KEY)
+        except RedisError as exc:
+            log.warning("availability invalidation of listing %s failed: %s", house_id, exc)
+            await self.invalidate_house(house_id)
 
     # -- invalidation --------------------------------------------------------
     async def invalidate_house(self, house_id: int | None = None) -> None:
