@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import queue
 import signal
+import socket
 import subprocess
 import sys
-import time
+import threading
 import urllib.request
 from pathlib import Path
 
@@ -71,32 +73,53 @@ async def test_wait_idle_tracks_in_flight_requests(app):
     assert await app.wait_idle(2) is True and app.inflight == 0
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def test_sigterm_stops_gracefully(base_settings, tmp_path):
     """A real server process answers, then exits 0 on SIGTERM after closing its pool and Redis."""
-    port = 18000 + os.getpid() % 1000
+    port = free_port()
+    # The same data key as this process: the test database may hold ID cards it encrypted,
+    # and the server checks at start-up that it can read them.
     env = {**os.environ, "IHOME_ENV": "test", "IHOME_MYSQL_URL": base_settings.mysql_url,
            "IHOME_REDIS_URL": base_settings.redis_url, "IHOME_MEDIA_DIR": str(tmp_path),
-           "IHOME_COOKIE_SECRET": "s" * 48}
+           "IHOME_COOKIE_SECRET": "s" * 48, "IHOME_DATA_KEY": base_settings.data_key}
     proc = subprocess.Popen([sys.executable, "server.py", f"--port={port}"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: queue.Queue = queue.Queue()
+
+    def read_output() -> None:
+        for line in proc.stdout:
+            lines.put(line)
+        lines.put(None)  # end of output: the process has exited
+
+    reader = threading.Thread(target=read_output, daemon=True)
+    reader.start()
+    output: list[str] = []
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=2) as response:
-                    assert response.status == 200
-                    break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise
-                time.sleep(0.2)
+        # Wait for the line the server logs once it listens (the 60 s only guard against a hang).
+        while not any("serving on" in line for line in output):
+            line = lines.get(timeout=60)
+            assert line is not None, "server exited before listening:\n" + "".join(output)
+            output.append(line)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=30) as response:
+            assert response.status == 200
         proc.send_signal(signal.SIGTERM)
-        output, _ = proc.communicate(timeout=20)
+        assert proc.wait(timeout=60) == 0, "".join(output)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 0, output
-    assert "shutting down" in output and "stopped" in output
+            proc.wait()
+        reader.join(timeout=60)
+        proc.stdout.close()
+    while (line := lines.get_nowait()) is not None:
+        output.append(line)
+    text = "".join(output)
+    assert "shutting down" in text and "stopped" in text, text
 
 
 @pytest.mark.gen_test
