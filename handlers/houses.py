@@ -206,10 +206,14 @@ class SearchHandler(ListingBase):
         more = total > houses.COUNT_CAP
         total = min(total, houses.COUNT_CAP)
         pages = max(1, min(MAX_PAGE, -(-total // filters.per_page)))
+        areas = await self.area_choices()
+        if filters.area_id is not None and all(a["id"] != filters.area_id for a in areas):
+            # A district outside the select's list (a link, an old bookmark): still shown as chosen.
+            chosen = await areas_model.get_area(self.db, filters.area_id)
+            areas = areas + [chosen] if chosen else areas
         self.render("houses/search.html", rows=rows, total=total, more=more, filters=filters, pages=pages,
                     page_links=page_window(filters.page, pages), errors=errors,
-                    areas=await self.area_choices(), facilities=facilities,
-                    query=self.request.query_arguments)
+                    areas=areas, facilities=facilities, query=self.request.query_arguments)
 
 
 def page_window(page: int, pages: int, radius: int = 2) -> list[int | None]:

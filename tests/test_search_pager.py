@@ -73,3 +73,13 @@ async def test_count_beyond_the_cap_shows_plus(app, client, many, monkeypatch):
     assert pager(body) == ["上一页", "[1]", "2", "下一页"]
     few = text(await client.get("/houses?price_max=1"))
     assert "+ 套房源" not in few
+
+
+@pytest.mark.gen_test
+async def test_a_district_outside_the_select_list_stays_selected(app, client):
+    landlord = await make_user(app)
+    await make_house(app, landlord, area_id=110105)
+    outside = await app.db.scalar("SELECT id FROM areas WHERE city = '拉萨市' ORDER BY id LIMIT 1")
+    body = text(await client.get(f"/houses?area_id={outside}"))
+    assert re.search(rf'<option value="{outside}"[^>]*selected', body)
+    assert 'value="110105"' in body

@@ -155,12 +155,20 @@ def test_cards_are_primary_key_lookups(big_db):
 
 def test_area_list_never_scans_houses_or_areas(big_db):
     settings, _ = big_db
-    plan = _explain(settings, areas_model.FEATURED_AREAS_SQL, list(areas_model.FEATURED_CITIES))
+    plan = _explain(settings, areas_model.FEATURED_AREAS_SQL,
+                    [*areas_model.FEATURED_CITIES, areas_model.OTHER_AREAS_LIMIT])
     assert _full_scans(plan) == [], plan
-    listed = _with_db(settings, areas_model.featured_areas)
-    expected = _with_db(settings, lambda db: db.query(
-        "SELECT DISTINCT area_id FROM houses WHERE status = 'online'"))
-    assert {r["area_id"] for r in expected} <= {a["id"] for a in listed}
+    listed = {a["id"] for a in _with_db(settings, areas_model.featured_areas)}
+    featured = _with_db(settings, lambda db: db.query(
+        f"SELECT id FROM areas WHERE city IN ({', '.join(['%s'] * len(areas_model.FEATURED_CITIES))})",
+        *areas_model.FEATURED_CITIES))
+    busiest = _with_db(settings, lambda db: db.query(
+        "SELECT area_id FROM houses WHERE status = 'online' GROUP BY area_id ORDER BY COUNT(*) DESC, area_id "
+        "LIMIT %s", areas_model.OTHER_AREAS_LIMIT))
+    districts_with_listings = _with_db(settings, lambda db: db.scalar(
+        "SELECT COUNT(DISTINCT area_id) FROM houses WHERE status = 'online'"))
+    assert districts_with_listings > len(featured) + areas_model.OTHER_AREAS_LIMIT  # the cap matters here
+    assert listed == {r["id"] for r in featured} | {r["area_id"] for r in busiest}
 
 
 def _plain_query(f: SearchFilters) -> tuple[str, list]:
