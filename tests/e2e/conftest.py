@@ -38,6 +38,7 @@ import redis
 from playwright.sync_api import sync_playwright
 
 from config import test_settings
+from services.crypto import generate_key
 from tests.e2e import helpers
 from tests.utils import testdb
 
@@ -62,6 +63,7 @@ class LiveServer:
     media_dir: Path
     db_name: str
     log_path: Path
+    data_key: str = field(default_factory=generate_key)  # IHOME_DATA_KEY of the server (ID cards)
     process: subprocess.Popen | None = field(default=None, repr=False)
 
     def log(self, last: int = 60) -> str:
@@ -88,6 +90,7 @@ def _server_env(server: LiveServer) -> dict[str, str]:
         IHOME_REDIS_URL=server.redis_url,
         IHOME_MEDIA_DIR=str(server.media_dir),
         IHOME_COOKIE_SECRET=secrets.token_urlsafe(36),  # 48 characters
+        IHOME_DATA_KEY=server.data_key,
         IHOME_BCRYPT_ROUNDS="4",  # bcrypt's cheapest cost: the browser tests test pages, not hashing
         # A dead port: the IP lookup fails at once and the offline fallback answers.
         IHOME_IPLOOKUP_URL="http://127.0.0.1:9/{ip}",

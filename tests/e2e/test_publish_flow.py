@@ -11,6 +11,8 @@ import re
 
 from playwright.sync_api import Page, expect
 
+from models.profile import id_card_context
+from services.crypto import FieldCipher
 from tests.e2e.helpers import (PASSWORD, VALID_ID_CARD, approve_house, field_errors, make_jpeg, next_mobile,
                                path_of, register, snapshot)
 
@@ -20,27 +22,24 @@ DEPOSIT_FEN = 80000
 
 
 def complete_verification(page: Page, live_server, db, user_id: int) -> None:
-    """Real-name verification, needed before a landlord may publish.
+    """Real-name verification through /profile/auth, needed before a landlord may publish.
 
-    Through /profile/auth when the site has that page; the account feature is
-    built alongside this test, so where the page is missing the verification is
-    written to the row the page would have written.
+    The number is stored encrypted: the row holds no plain ID-card number, and it
+    decrypts, with the server's own key, to what was typed.
     """
-    response = page.goto(f"{live_server.url}/profile/auth")
-    if response.status == 200 and page.locator("input[name=real_name]").count():
-        page.fill("input[name=real_name]", "王小明")
-        page.fill("input[name=id_card]", VALID_ID_CARD)
-        with page.expect_navigation():
-            page.locator("form:has(input[name=real_name]) [type=submit]").click()
-        assert not page.locator(".invalid-feedback:visible").count(), field_errors(page)
-    else:
-        with db.cursor() as cur:
-            cur.execute("UPDATE users SET real_name = %s, id_card = %s WHERE id = %s",
-                        ("王小明", VALID_ID_CARD, user_id))
+    page.goto(f"{live_server.url}/profile/auth")
+    page.fill("input[name=real_name]", "王小明")
+    page.fill("input[name=id_card]", VALID_ID_CARD)
+    with page.expect_navigation():
+        page.locator("form:has(input[name=real_name]) [type=submit]").click()
+    assert not page.locator(".invalid-feedback:visible").count(), field_errors(page)
     with db.cursor() as cur:
         cur.execute("SELECT real_name, id_card FROM users WHERE id = %s", (user_id,))
         row = cur.fetchone()
-    assert row["real_name"] == "王小明" and row["id_card"] == VALID_ID_CARD
+    assert row["real_name"] == "王小明"
+    assert VALID_ID_CARD not in row["id_card"]
+    cipher = FieldCipher(live_server.data_key)
+    assert cipher.decrypt(row["id_card"], id_card_context(user_id)) == VALID_ID_CARD
 
 
 def test_register_publish_upload_and_find(page: Page, live_server, db, redis_sync, tmp_path):
