@@ -20,8 +20,8 @@ import pytest
 from config import test_settings
 from models import seed
 from models.db import create_database
-from models.schema import apply_migrations
 from services.images import ImageStore
+from tests.utils import testdb
 
 DB_NAME = f"ihome_test_seed_{os.getpid()}"
 VENDOR_ICONS_CSS = (Path(__file__).resolve().parent.parent / "static" / "vendor" / "bootstrap-icons"
@@ -53,22 +53,16 @@ def _connect(db: str | None = None):
 
 @pytest.fixture(scope="module")
 def settings():
-    """Settings pointing at a fresh, migrated database that is dropped afterwards."""
-    conn = _connect()
+    """Settings pointing at a fresh, migrated, unseeded database that is dropped afterwards."""
+    base = test_settings(mysql_pool_max=5)
+    with warnings.catch_warnings():
+        # yoyo's MySQL backend still passes PyMySQL the deprecated db= and passwd= arguments.
+        warnings.filterwarnings("ignore", "'(db|passwd)' is deprecated", DeprecationWarning)
+        settings = testdb.create(DB_NAME, base=base, seed=False)
     try:
-        with conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{DB_NAME}`")
-            cur.execute(f"CREATE DATABASE `{DB_NAME}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-        url = test_settings().mysql.url(DB_NAME)
-        with warnings.catch_warnings():
-            # yoyo's MySQL backend still passes PyMySQL the deprecated db= and passwd= arguments.
-            warnings.filterwarnings("ignore", "'(db|passwd)' is deprecated", DeprecationWarning)
-            apply_migrations(url)
-        yield test_settings(mysql_url=url, mysql_pool_max=5)
+        yield settings
     finally:
-        with conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{DB_NAME}`")
-        conn.close()
+        testdb.drop(DB_NAME, base=base)
 
 
 def run(settings, fn):
