@@ -83,6 +83,8 @@ class MediaHandler(BaseHandler, SafeStaticFileHandler):
         if accel:
             self.set_header("Cache-Control", PUBLIC_CACHE_CONTROL if self._public else PRIVATE_CACHE_CONTROL)
             self.set_header("X-Accel-Redirect", f"{accel.rstrip('/')}/{path}")
+            # nginx keeps this answer's Content-Type (not its own guess from the file name).
+            self.set_header("Content-Type", "image/jpeg")
             self.finish()
             return
         await SafeStaticFileHandler.get(self, path, include_body)
