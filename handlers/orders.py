@@ -134,7 +134,8 @@ class BookHandler(HouseDetailHandler):
             self.set_status(exc.status)
             await self.get(house_id)
             return
-        await self.cache.invalidate_house(int(house_id))
+        # A booking changes only which nights are free: dated searches, not the card or page.
+        await self.cache.invalidate_availability(int(house_id))
         self.flash(f"预订已提交：{booked.nights} 晚，共 ¥{fen_to_yuan(booked.amount_fen)}，等待房东确认")
         self.redirect(f"/orders/{booked.order_id}")
 
@@ -226,8 +227,11 @@ class OrderActionHandler(OrderBase):
         if errors:
             self.render_order(order, role, status=400, errors=errors, form=form)
             return
-        if action != "accept":  # accepting keeps the same nights booked: nothing cached changes
+        if action == "review":  # the rating and the completed-stay count show on cards and the page
             await self.cache.invalidate_house(order["house_id"])
+        elif action in ("cancel", "reject"):  # nights freed: only dated searches change
+            await self.cache.invalidate_availability(order["house_id"])
+        # accepting keeps the same nights booked: nothing cached changes
         self.flash(FLASHES[action])
         self.redirect(safe_next(self.get_argument("next", None), f"/orders/{order['id']}"))
 
