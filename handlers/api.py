@@ -31,7 +31,11 @@ class AreasApiHandler(ApiHandler):
 
 
 class HousesApiHandler(ApiHandler):
-    """GET /api/v1/houses?<search parameters> → {"total": N, "page": P, "houses": [card]} (prices in fen)."""
+    """GET /api/v1/houses?<search parameters> → {"total": N, "total_capped": bool, "page": P, "houses": [card]}.
+
+    Prices are in fen. The count stops at models.houses.COUNT_CAP: beyond it ``total``
+    is COUNT_CAP and ``total_capped`` is true ("more than N").
+    """
 
     async def get(self) -> None:
         facilities = await self.facility_choices()
@@ -39,7 +43,8 @@ class HousesApiHandler(ApiHandler):
         if errors:
             raise PageError(400, "；".join(f"{k}: {v}" for k, v in errors.items()))
         rows, total = await self.cached_search(filters)
-        self.finish({"total": total, "page": filters.page, "houses": rows})
+        self.finish({"total": min(total, houses.COUNT_CAP), "total_capped": total > houses.COUNT_CAP,
+                     "page": filters.page, "houses": rows})
 
 
 class HouseAvailabilityApiHandler(ApiHandler):
