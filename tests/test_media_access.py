@@ -24,6 +24,7 @@ from models import houses
 from tests.utils.client import admin_client, logged_in
 from tests.utils.factories import make_house, make_user
 from tests.utils.images import jpeg_bytes, png_bytes
+from tests.utils.outage import PrivateRedis
 
 
 async def photo_of(app, client, house) -> str:
@@ -281,3 +282,33 @@ class TestBehindNginx:
             direct = "/_media" + private_url.removeprefix("/media")
             status, _, _ = await loop.run_in_executor(None, https_get, port, direct)
             assert status == 404
+
+
+class TestRedisDown:
+    """Redis only remembers public keys: with it down, pictures are still decided by MariaDB."""
+
+    @pytest.fixture
+    def private_redis(self, tmp_path):
+        server = PrivateRedis(tmp_path / "redis")
+        server.start()
+        yield server
+        server.stop()
+
+    @pytest.fixture
+    def settings(self, base_settings, private_redis):
+        return base_settings.replace(redis_url=private_redis.url)
+
+    @pytest.mark.gen_test(timeout=60)
+    async def test_public_photo_served_from_mariadb(self, app, owner, new_client, private_redis):
+        client, user = owner
+        house = await make_house(app, user)
+        key = await photo_of(app, client, house)
+        pending = await make_house(app, user)
+        private_key = await photo_of(app, client, pending)
+        await app.db.execute("UPDATE houses SET status = 'online' WHERE id = %s", house["id"])
+        private_redis.stop()
+        visitor = new_client()
+        response = await visitor.get(app.images.url(key))
+        assert response.code == 200 and response.body == app.images.path(key).read_bytes()
+        assert (await visitor.get(app.images.url(private_key))).code == 404
+        assert (await visitor.get(app.images.url("0a" + "0" * 30))).code == 404
