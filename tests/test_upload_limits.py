@@ -322,3 +322,31 @@ def test_default_decode_slots_are_the_cpu_count(tmp_path):
     import os
     assert ImageStore(tmp_path).max_decodes == (os.cpu_count() or 1)
     assert images_module.AVATAR_MAX_DECODED_BYTES * 2 < images_module.PHOTO_MAX_DECODED_BYTES
+
+
+@pytest.mark.gen_test
+async def test_client_gone_mid_upload_leaves_no_temp_file(app, owner_client, http_port):
+    client, user = owner_client
+    house = await make_house(app, user)
+    token = await client.xsrf_token()
+    incoming = app.config.media_dir / ".incoming"
+    head = (f"--xyz\r\nContent-Disposition: form-data; name=\"_xsrf\"\r\n\r\n{token}\r\n"
+            "--xyz\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a.jpg\"\r\n"
+            "Content-Type: image/jpeg\r\n\r\n").encode() + jpeg_bytes()[:2000]
+    reader, writer = await asyncio.open_connection("127.0.0.1", http_port)
+    writer.write((f"POST /houses/{house['id']}/images HTTP/1.1\r\nHost: x\r\nCookie: {cookie_header(client)}\r\n"
+                  f"Content-Type: multipart/form-data; boundary=xyz\r\nContent-Length: {5 * 1024 * 1024}\r\n\r\n"
+                  ).encode() + head)
+    await writer.drain()
+    for _ in range(500):  # the part's temp file appears once the server has read it (bounded wait)
+        if incoming.is_dir() and any(incoming.iterdir()):
+            break
+        await asyncio.sleep(0.01)
+    assert any(incoming.iterdir())
+    writer.close()
+    for _ in range(500):  # ... and goes when the server sees the connection close
+        if not any(incoming.iterdir()):
+            break
+        await asyncio.sleep(0.01)
+    assert list(incoming.iterdir()) == []
+    assert await app.db.scalar("SELECT COUNT(*) FROM house_images") == 0
