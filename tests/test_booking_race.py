@@ -15,6 +15,7 @@ from tornado.httpclient import AsyncHTTPClient
 from tests.utils.client import Client, text
 from tests.utils.dates import iso
 from tests.utils.factories import make_house, make_user
+from tests.utils.pages import order_id_of
 
 GUESTS = 20
 @pytest.fixture
@@ -84,7 +85,7 @@ async def test_cancel_racing_bookings_never_double_books(app, login, race_http, 
     house = await make_house(app, landlord)
     first, *others = await browsers(app, login, race_http, base_url, 11)
     booked = await first.post(f"/houses/{house['id']}/book", {"sd": iso(1), "ed": iso(3)})
-    order_id = int(booked.headers["Location"].rsplit("/", 1)[1])
+    order_id = order_id_of(booked)
     responses = await asyncio.gather(
         first.post(f"/orders/{order_id}/cancel"),
         *[guest.post(f"/houses/{house['id']}/book", {"sd": iso(1), "ed": iso(3)}) for guest in others])
@@ -106,7 +107,7 @@ async def test_double_review_counts_the_stay_once(app, login, race_http, base_ur
     landlord_browser = Client(race_http, base_url)
     await login(landlord_browser, landlord)
     booked = await guest.post(f"/houses/{house['id']}/book", {"sd": iso(0), "ed": iso(1)})
-    order_id = int(booked.headers["Location"].rsplit("/", 1)[1])
+    order_id = order_id_of(booked)
     assert (await landlord_browser.post(f"/orders/{order_id}/accept")).code == 302
     responses = await asyncio.gather(*[
         guest.post(f"/orders/{order_id}/review", {"rating": str(1 + i % 5), "comment": f"第 {i} 次"})
