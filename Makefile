@@ -51,7 +51,7 @@ test-e2e: $(STAMP)
 
 # The unit suite three times in random order beside a CPU hog per core; reports every failure.
 test-stress: $(STAMP)
-	scripts/services.sh start >/dev/null
+	IHOME_WITH_BROWSER=1 scripts/services.sh start >/dev/null
 	scripts/test-stress.sh
 
 vendor:

@@ -26,10 +26,14 @@ need_packages() {
   local missing=()
   command -v mariadbd >/dev/null 2>&1 || missing+=(mariadb-server mariadb-client)
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+  # IHOME_WITH_BROWSER=1 (make test): also what the browser and deployment tests need.
   if [ "${IHOME_WITH_BROWSER:-0}" = 1 ]; then
     [ -x /usr/bin/chromium ] || missing+=(chromium)
     # A CJK font, or the browser tests' screenshots show boxes for Chinese text.
     [ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
+    # The deployment tests serve the shipped deploy/nginx.conf with a throw-away certificate.
+    command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+    command -v openssl >/dev/null 2>&1 || missing+=(openssl)
   fi
   if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then

@@ -82,6 +82,17 @@ def app(io_loop, settings):
 
 
 @pytest.fixture
+def http_server(io_loop, _unused_port, app):
+    """The app behind the HTTPServer production uses (server.create_http_server): the same
+    64 KB body limit outside the upload routes and the same connection timeouts."""
+    http = server.create_http_server(app)
+    http.add_socket(_unused_port[0])
+    yield http
+    http.stop()
+    io_loop.run_sync(http.close_all_connections)
+
+
+@pytest.fixture
 def client(http_client, base_url):
     """A cookie-keeping browser against the test server."""
     return Client(http_client, base_url)

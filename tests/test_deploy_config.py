@@ -81,6 +81,17 @@ class EchoHandler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def do_POST(self):
+        # Reads the whole body, so a test can tell how much of it nginx let through.
+        length = int(self.headers.get("Content-Length") or 0)
+        received = len(self.rfile.read(length))
+        body = json.dumps({"received": received}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
     def log_message(self, *args):
         pass
 
@@ -187,3 +198,31 @@ def test_tls_12_and_13_are_offered(nginx):
     _, https_port = nginx
     assert https_get(https_port, "/static/css/site.css")[2] == "TLSv1.3"
     assert https_get(https_port, "/static/css/site.css", max_version=ssl.TLSVersion.TLSv1_2)[2] == "TLSv1.2"
+
+
+def https_post(port: int, path: str, body: bytes) -> tuple[int, bytes]:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # the throw-away self-signed certificate
+    conn = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=30)
+    try:
+        conn.request("POST", path, body=body, headers={"Host": HOST, "Content-Type": "application/octet-stream"})
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+@needs_nginx
+def test_only_upload_routes_take_large_bodies_through_nginx(nginx):
+    _, https_port = nginx
+    body = b"x" * (2 * 1024 * 1024)
+    # Outside the upload routes nginx refuses anything over 64 KB, as the app does.
+    assert https_post(https_port, "/login", body)[0] == 413
+    assert https_post(https_port, "/houses/1/edit", b"x" * (65 * 1024))[0] == 413
+    assert https_post(https_port, "/login", b"x" * 1024)[0] == 200
+    # The photo and avatar routes pass large bodies on, unbuffered, for the app to check.
+    for path in ("/houses/1/images", "/profile/avatar"):
+        status, answer = https_post(https_port, path, body)
+        assert status == 200, path
+        assert json.loads(answer) == {"received": len(body)}, path

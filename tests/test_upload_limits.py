@@ -32,16 +32,6 @@ SIXTY_MB = 60 * 1024 * 1024
 
 
 @pytest.fixture
-def http_server(io_loop, _unused_port, app):
-    """The app behind the production HTTPServer settings (body limit, timeouts)."""
-    http = server.create_http_server(app)
-    http.add_socket(_unused_port[0])
-    yield http
-    http.stop()
-    io_loop.run_sync(http.close_all_connections)
-
-
-@pytest.fixture
 def owner_client(app, client, login, io_loop):
     """(client, user): a logged-in, verified landlord."""
     return io_loop.run_sync(lambda: logged_in(client, app, login))
