@@ -10,7 +10,15 @@ STAMP := $(VENV)/.installed
 # Parallel workers for the unit suite (pytest-xdist); each has its own database and Redis db.
 TEST_WORKERS ?= auto
 
-.PHONY: run test test-unit test-e2e test-stress services stop migrate seed vendor bench clean-test-dbs
+.PHONY: run test test-unit test-e2e test-stress audit services stop migrate seed vendor bench clean-test-dbs
+
+# The security regression suite: headers on every route, CSP, XSRF, bodies and decodes,
+# photo locks and access, outages, durable revocations, lockout, encryption, nginx config.
+AUDIT_TESTS := tests/test_security_headers.py tests/test_csp.py tests/test_small_hardening.py \
+	tests/test_xsrf.py tests/test_upload_limits.py tests/test_photo_locks.py tests/test_media_access.py \
+	tests/test_outage_redis.py tests/test_outage_mysql.py tests/test_revocation.py tests/test_health.py \
+	tests/test_lockout.py tests/test_throttle.py tests/test_idcard_encryption.py tests/test_current_user.py \
+	tests/test_deploy_config.py
 
 $(STAMP): requirements.txt requirements-test.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -53,6 +61,13 @@ test-e2e: $(STAMP)
 test-stress: $(STAMP)
 	IHOME_WITH_BROWSER=1 scripts/services.sh start >/dev/null
 	scripts/test-stress.sh
+
+# The security regression tests, the browser CSP check, then the memory benchmark.
+audit: $(STAMP)
+	IHOME_WITH_BROWSER=1 scripts/services.sh start >/dev/null
+	$(PY) -m pytest $(AUDIT_TESTS) -q -n $(TEST_WORKERS)
+	$(PY) -m pytest tests/e2e/test_csp_browser.py -q -p no:tornado
+	$(PY) bench/memory.py
 
 vendor:
 	scripts/vendor.sh
