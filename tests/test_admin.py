@@ -203,7 +203,8 @@ async def test_every_admin_route_refuses_everyone_but_an_admin_session(app, new_
 def run_manage(settings, *args: str, stdin: str = "") -> subprocess.CompletedProcess:
     """Run ``manage.py`` for real against the test database and Redis."""
     env = {**os.environ, "IHOME_ENV": "test", "IHOME_MYSQL_URL": settings.mysql_url,
-           "IHOME_REDIS_URL": settings.redis_url}
+           "IHOME_REDIS_URL": settings.redis_url, "IHOME_BCRYPT_ROUNDS": str(settings.bcrypt_rounds),
+           "IHOME_DATA_KEY": settings.data_key}
     return subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], input=stdin, env=env,
                           capture_output=True, text=True, timeout=60, cwd=ROOT, start_new_session=True)
 
