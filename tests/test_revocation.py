@@ -39,9 +39,12 @@ async def logged_in_as(app, new_client, login, user):
 
 
 async def is_logged_in(client) -> bool:
+    """True when /profile shows the page; False when it sends the visitor to log in (nothing else)."""
     response = await client.get("/profile")
-    assert response.code in (200, 302), response.code
-    return response.code == 200
+    if response.code == 200:
+        return True
+    assert response.code == 302 and response.headers["Location"].startswith("/login?next="), response.code
+    return False
 
 
 @pytest.mark.gen_test
