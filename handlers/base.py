@@ -1,12 +1,23 @@
 """BaseHandler: what every page shares — the session, the user, errors, messages.
 
 The user is loaded in :meth:`BaseHandler.prepare` (``get_current_user`` cannot be
-a coroutine). Handlers reach shared things (database, Redis, cache, sessions,
-image store, IP locator) through ``self.application``.
+a coroutine), from the snapshot kept with the session in Redis (services/sessions.py)
+and from MariaDB only when that snapshot is missing, old or outdated by a write.
+Handlers reach shared things (database, Redis, cache, sessions, image store, IP
+locator) through ``self.application``.
+
+Public pages can be served from the rendered-page cache (:meth:`BaseHandler.cached_page`):
+the HTML an anonymous visitor gets is kept in Redis and served as it is to the next
+anonymous visitors; a logged-in visitor gets the same HTML with the header's two
+user-dependent parts (between the ``<!--ihome:…-->`` markers of base.html) rendered
+for them and spliced in. Only GET/HEAD answers with status 200 are kept, rendered for
+a request without a session or flash cookie, that set no cookie and showed no flash.
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
 import logging
 import urllib.parse
@@ -30,6 +41,23 @@ FLASH_COOKIE = "ihome_flash"
 UNAVAILABLE_MESSAGE = "服务暂时不可用，请稍后再试"
 # Redis errors that mean "Redis is down, stalled or read-only", not "bad command".
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, RedisReadOnlyError)
+# The header parts that depend on the visitor, as base.html marks them, in page order.
+USER_PARTS = (("<!--ihome:nav-->", "<!--/ihome:nav-->"), ("<!--ihome:account-->", "<!--/ihome:account-->"))
+USER_PARTS_SPLIT = "<!--ihome:split-->"  # between the two in modules/nav_parts.html
+# Background writes (page stores, snapshot bumps) kept referenced until they finish.
+_background: set[asyncio.Task] = set()
+
+
+def in_background(coro) -> None:
+    """Run *coro* without waiting for it; its failure is logged, never raised."""
+    task = asyncio.get_running_loop().create_task(coro)
+    _background.add(task)
+
+    def done(t: asyncio.Task) -> None:
+        _background.discard(t)
+        if not t.cancelled() and t.exception() is not None:
+            log.warning("background write failed: %s", t.exception())
+    task.add_done_callback(done)
 
 
 def dependency_down(exc: BaseException | None) -> bool:
@@ -87,6 +115,13 @@ class BaseHandler(tornado.web.RequestHandler):
     # page allows it, and gets a 503 (not a login form) where it needs the session.
     session_unavailable = False
     _user: users.CurrentUser | None = None
+    # True on the hot public pages: their GET/HEAD may take the user from the session's
+    # snapshot. Everywhere else (writes, private pages, forms, admin) the user is read from
+    # MariaDB, so permissions and verification are decided on current data.
+    user_snapshot_ok = False
+    # Set by cached_page on a miss: finish() stores the response's HTML there when it may.
+    _page_key: str | None = None
+    _flashed = False  # a flash was rendered into this response
 
     # -- headers, cookies and HEAD (handlers/security.py) ---------------------
     def clear(self) -> None:
@@ -169,18 +204,104 @@ class BaseHandler(tornado.web.RequestHandler):
             return
         if session is None:
             return
-        user = await users.get_current(self.db, session.user_id)
+        user = None
+        if session.user is not None and self.user_snapshot_ok and self.request.method in ("GET", "HEAD"):
+            try:
+                user = users.CurrentUser(**session.user)
+            except TypeError:  # a snapshot of another shape (an older release): reload it
+                user = None
+        if user is None:
+            user = await users.get_current(self.db, session.user_id)
+            if user is not None and user.is_active and dataclasses.asdict(user) != session.user:
+                try:
+                    await self.sessions.remember_user(session, dataclasses.asdict(user), ip=self.client_ip)
+                except REDIS_DOWN as exc:  # the snapshot is an optimisation: next time, then
+                    log.warning("user snapshot not kept: %s", exc)
         if user is None or not user.is_active:
             await self.sessions.delete(session)
             self.clear_cookie(SESSION_COOKIE)
             return
         self.current_session = session
         self._user = user
+        if self.request.method not in ("GET", "HEAD", "OPTIONS"):
+            # A write may change what pages show about the user (name, avatar, verification):
+            # every session of theirs reloads the snapshot on its next request. Once now, so
+            # the page after this one is fresh; once after it (on_finish), for a page loaded
+            # concurrently with the write that kept the old values.
+            await self.user_changed()
+
+    async def user_changed(self) -> None:
+        """Tell every session of the current user to reload its user snapshot (no error if Redis fails)."""
+        if self._user is None:
+            return
+        try:
+            await self.sessions.user_changed(self._user.id)
+        except REDIS_DOWN as exc:
+            log.warning("user snapshot of %s not marked outdated: %s", self._user.id, exc)
 
     def on_finish(self) -> None:
         # prepare() may never have run (e.g. a failed XSRF check comes first).
         if getattr(self, "_counted", False):
             self.application.request_finished()
+            if self._user is not None and self.request.method not in ("GET", "HEAD", "OPTIONS"):
+                in_background(self.user_changed())
+
+    # -- the rendered-page cache (services/cache.py, "Rendered pages") ---------
+    async def cached_page(self, name: str, *, dated: bool = False, anonymous_only: bool = False) -> bool:
+        """Answer from the page cache when possible; True when the response has been sent.
+
+        *name* is the page's path plus its validated, normalised parameters (it must
+        determine the anonymous page completely); *dated* when the page shows
+        availability. *anonymous_only* for pages whose content (not just the header)
+        depends on the visitor. On a miss the page is rendered as usual and, when it
+        qualifies (see the module docstring), kept for the next visitor. A flash to show,
+        a stale session cookie being cleared, or Redis failing: rendered as usual.
+        """
+        if (self.request.method not in ("GET", "HEAD") or self.session_unavailable
+                or self.get_cookie(FLASH_COOKIE) is not None):
+            return False
+        user = self._user
+        if user is None and self.get_cookie(SESSION_COOKIE) is not None:
+            return False  # an unknown or revoked session: its cookie is being cleared
+        if user is not None and anonymous_only:
+            return False
+        key, html = await self.cache.page_lookup(name, dated=dated)
+        if key is None:
+            return False
+        if html is None:
+            if user is None:
+                self._page_key = key
+            return False
+        if user is not None:
+            html = self.splice_user_parts(html)
+            if html is None:
+                return False
+        self.set_header("Content-Type", "text/html; charset=UTF-8")
+        self.finish(html)
+        return True
+
+    def splice_user_parts(self, html: str) -> str | None:
+        """*html* (a cached anonymous page) with the header's user parts rendered for the
+        current visitor; None when the markers are not there (then render as usual)."""
+        links, _, account = self.render_string("modules/nav_parts.html").decode().partition(USER_PARTS_SPLIT)
+        pieces, position = [], 0
+        for (start, end), inner in zip(USER_PARTS, (links, account)):
+            begin = html.find(start, position)
+            stop = html.find(end, begin + len(start)) if begin >= 0 else -1
+            if stop < 0:
+                return None
+            pieces += [html[position:begin + len(start)], inner]
+            position = stop
+        pieces.append(html[position:])
+        return "".join(pieces)
+
+    def finish(self, chunk: str | bytes | dict | None = None):
+        key, self._page_key = self._page_key, None
+        if (key is not None and isinstance(chunk, (str, bytes)) and self._status_code == 200
+                and not self._flashed and self._user is None and not getattr(self, "_new_cookie", None)):
+            html = chunk.decode() if isinstance(chunk, bytes) else chunk
+            in_background(self.cache.page_store(key, html))
+        return super().finish(chunk)
 
     def get_current_user(self) -> users.CurrentUser | None:
         """The logged-in user (loaded in prepare) as a narrow :class:`models.users.CurrentUser`, or None."""
@@ -230,7 +351,7 @@ class BaseHandler(tornado.web.RequestHandler):
         try:
             session = await self.sessions.create(
                 user.id, ip=self.client_ip, user_agent=self.request.headers.get("User-Agent", ""),
-                is_admin=is_admin)
+                is_admin=is_admin, user=dataclasses.asdict(user))
         except REDIS_DOWN as exc:
             if not after_commit:
                 raise
@@ -280,6 +401,7 @@ class BaseHandler(tornado.web.RequestHandler):
         self.clear_cookie(FLASH_COOKIE)
         try:
             category, message = json.loads(raw)
+            self._flashed = True
             return [(str(category), str(message))]
         except (ValueError, TypeError):
             return []

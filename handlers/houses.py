@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import urllib.parse
 
 import tornado.web
 
@@ -81,28 +82,41 @@ class ListingBase(BaseHandler):
 
 
 class HomeHandler(ListingBase):
-    """GET /: search box, carousel of the top listings, latest listings."""
+    """GET /: search box, carousel of the top listings, latest listings.
+
+    The page differs between visitors only by their city (the label and the
+    preselected district), so it is cached per city (see BaseHandler.cached_page).
+    """
+
+    user_snapshot_ok = True
 
     async def get(self) -> None:
+        city = await self.visitor_city()
+        # A provider's city name is short; anything odd is rendered, not cached under its name.
+        if (city is None or len(city) <= 20) and await self.cached_page(f"/?city={city or ''}"):
+            return
+
         async def load():
             return {"top": await houses.public_cards(self.db, "booking", HOME_TOP),
                     "latest": await houses.public_cards(self.db, "new", HOME_LATEST)}
         data = await self.cache.get_or_load(cache_keys.HOME_KEY, load)
-        areas = await self.area_choices()  # once: the select box and the visitor's city share it
         self.render("index.html", top=data["top"], latest=data["latest"],
-                    areas=areas, visitor_city=await self.visitor_city(areas))
+                    areas=await self.area_choices(), visitor_city=city)
 
     async def visitor_city(self, areas: list[dict] | None = None) -> str | None:
         """The visitor's city from the client address, or None when not known.
 
         Named as the site's areas name it ("深圳市") when the site has areas there
         (the template then preselects that city's first area), else as the
-        locator says it. Local addresses and country-level answers give None.
+        locator says it. Local addresses and country-level answers give None
+        (without reading the areas).
         """
         locator = self.application.locator
         if locator is None:
             return None
         location = await locator.locate(self.client_ip)
+        if not (location.city or "").strip() and not (location.province or "").strip():
+            return None
         if areas is None:
             areas = await self.area_choices()
         return match_site_city(location, areas) or location.city or None
@@ -191,12 +205,56 @@ def parse_search(handler: BaseHandler, known_facilities: set[int]) -> tuple[hous
     return houses.SearchFilters(**values), errors
 
 
+# The search parameters in the order the search form sends them (the pager adds page last).
+SEARCH_PARAMS = ("area_id", "sd", "ed", "price_min", "price_max", "capacity", "facility", "sort", "page")
+
+
+def canonical_search_query(query: str, filters: houses.SearchFilters) -> bool:
+    """True when the raw *query* string is one the search page may be cached under: only
+    known parameters, in the form's order, each once (``facility`` ascending), every
+    non-empty value exactly as the validated *filters* would write it. The rendered page
+    echoes the raw values (form fields, pager links), so only such queries — a bounded
+    set — name a cached page; any other spelling is rendered every time."""
+    try:
+        pairs = urllib.parse.parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query),
+                                       max_num_fields=len(SEARCH_PARAMS) + 30)
+    except ValueError:
+        return False
+    canonical = {
+        "area_id": str(filters.area_id or ""), "capacity": str(filters.capacity or ""),
+        "sd": filters.check_in.isoformat() if filters.check_in else "",
+        "ed": filters.check_out.isoformat() if filters.check_out else "",
+        "price_min": fen_to_yuan(filters.price_min_fen), "price_max": fen_to_yuan(filters.price_max_fen),
+        "sort": filters.sort, "page": str(filters.page)}
+    facilities = [str(f) for f in filters.facility_ids]  # sorted, known ids only
+    position, seen_facilities = -1, []
+    for name, value in pairs:
+        if name not in SEARCH_PARAMS:
+            return False
+        index = SEARCH_PARAMS.index(name)
+        if index < position or (index == position and name != "facility"):
+            return False
+        position = index
+        if name == "facility":
+            seen_facilities.append(value)
+        elif value and value != canonical[name]:
+            return False
+    return seen_facilities == facilities
+
+
 class SearchHandler(ListingBase):
-    """GET /houses: filtered, sorted, paged public listings."""
+    """GET /houses: filtered, sorted, paged public listings (cached as a page for
+    canonical queries: :func:`canonical_search_query`)."""
+
+    user_snapshot_ok = True
 
     async def get(self) -> None:
         facilities = await self.facility_choices()
         filters, errors = parse_search(self, {f["id"] for f in facilities})
+        query = self.request.query
+        if (not errors and canonical_search_query(query, filters)
+                and await self.cached_page(f"/houses?{query}", dated=filters.check_in is not None)):
+            return
         rows, total = [], 0
         if not errors:
             rows, total = await self.cached_search(filters)
@@ -234,7 +292,12 @@ def page_window(page: int, pages: int, radius: int = 2) -> list[int | None]:
 class HouseDetailHandler(ListingBase):
     """GET /houses/<id>: gallery, facilities, host, address, price."""
 
+    user_snapshot_ok = True
+
     async def get(self, house_id: str) -> None:
+        # The booking form and the owner's links depend on the visitor: anonymous visitors only.
+        if await self.cached_page(f"/houses/{int(house_id)}", dated=True, anonymous_only=True):
+            return
         data = await self.house_page_data(int(house_id))
         if data is None or not self.can_see(data["house"]):
             raise PageError(404, "房源不存在或未上线")

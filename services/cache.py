@@ -1,7 +1,8 @@
 """Read-through JSON cache in Redis for what many visitors see alike.
 
-What is cached is data (lists of dicts), never rendered HTML: pages carry the
-visitor's name and XSRF token. Keys:
+What is cached is mostly data (lists of dicts); rendered HTML only as an anonymous
+visitor sees a public page (no name, no XSRF token, no flash: see "Rendered pages"
+below and handlers/base.py). Keys:
 
 - ``cache:areas``, ``cache:facilities`` — reference data;
 - ``cache:home`` — the home page's listings;
@@ -25,6 +26,15 @@ together do not expire together. ``Cache.rebuilds`` counts loader runs per key.
 
 Keys are built only from validated, normalised parameters, so their number is
 bounded by the parameter space, not by what clients send.
+
+Rendered pages (:meth:`Cache.page_lookup` / :meth:`Cache.page_store`): the HTML of a
+public page as an anonymous visitor sees it, under
+``cache:page:<search generation>[.<dated generation>]:<day>:<name>``. The same
+generation keys as the data make old pages unreachable (a listing write bumps the
+search generation; a booking the dated one, which listing pages and dated searches
+include); the day keeps "today" in calendars and date pickers right; a short TTL
+(``page_ttl``) bounds what no generation covers (the home page's booking ranking).
+A lookup is one round trip (a script reads the generations and the page).
 
 The cache is an optimisation, never a dependency:
 
@@ -67,6 +77,15 @@ _STAMP = "~v1:"
 # Compare-and-delete: a rebuilder releases the lock only if it still holds it.
 _UNLOCK = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 MAX_PENDING = 1000
+# One round trip for a page: the generations, then the page under the key they give.
+# KEYS: search generation, dated generation; ARGV: name (day included), "1" when dated.
+_PAGE_LOOKUP = """
+local generation = redis.call('get', KEYS[1]) or '0'
+if ARGV[2] == '1' then generation = generation .. '.' .. (redis.call('get', KEYS[2]) or '0') end
+local key = 'cache:page:' .. generation .. ':' .. ARGV[1]
+return {key, redis.call('get', key)}
+"""
+PAGE_MAX_CHARS = 2_000_000  # a page bigger than this is not worth a Redis value
 # Keys whose contents depend on listings (reference data does not).
 _LISTING_PREFIXES = ("cache:house:", "cache:search:", HOME_KEY, AREAS_KEY)
 
@@ -102,9 +121,13 @@ class Cache:
 
     def __init__(self, redis, ttl: int, *, pause: float = 2.0, retry_interval: float = 1.0,
                  fallback_ttl: int = 30, stale_grace: int = 60, jitter: float = 0.15,
-                 lock_ms: int = 5000, lock_wait: float = 2.0, poll_interval: float = 0.02):
+                 lock_ms: int = 5000, lock_wait: float = 2.0, poll_interval: float = 0.02,
+                 page_ttl: int = 60):
         self.redis = redis
         self.ttl = ttl
+        self.page_ttl = max(1, min(page_ttl, ttl))  # a page is never kept longer than its data
+        self._page_script = redis.register_script(_PAGE_LOOKUP)
+        self.page_hits = 0  # pages served from Redis (tests and logs)
         # Single flight (see the module docstring): seconds a value may be served stale while one
         # request rebuilds it; the fraction lifetimes are shortened by at random; how long the
         # rebuild lock lives (ms); how long a reader without a stale copy waits for the
@@ -249,6 +272,35 @@ class Cache:
             return None
         digest = hashlib.sha1(normalised.encode()).hexdigest()
         return f"cache:search:{generation}:{digest}"
+
+    # -- rendered pages ------------------------------------------------------
+    async def page_lookup(self, name: str, *, dated: bool = False) -> tuple[str | None, str | None]:
+        """(key, HTML) of the cached page *name* (a path plus validated, normalised
+        parameters) under the current generations — with *dated*, the availability one
+        too — and today's date. HTML is None on a miss; key is None when nothing may be
+        cached now (Redis failing or paused, invalidations pending): render as usual."""
+        if not self._available() or self.degraded:
+            return None, None
+        try:
+            key, html = await self._page_script(
+                keys=[SEARCH_GENERATION_KEY, DATED_SEARCH_GENERATION_KEY],
+                args=[f"{time.strftime('%Y-%m-%d')}:{name}", "1" if dated else "0"])
+        except RedisError as exc:
+            self._failed("page read", exc)
+            return None, None
+        if html is not None:
+            self.page_hits += 1
+        return key, html
+
+    async def page_store(self, key: str, html: str) -> None:
+        """Keep *html* under *key* (from :meth:`page_lookup`) for ``page_ttl`` seconds.
+        Never raises for a Redis failure; pages over PAGE_MAX_CHARS are not kept."""
+        if len(html) > PAGE_MAX_CHARS or self.degraded:
+            return
+        try:
+            await self.redis.set(key, html, ex=self.page_ttl)
+        except RedisError as exc:
+            self._failed("page write", exc)
 
     async def invalidate_availability(self, house_id: int) -> None:
         """After a booking, cancel or reject of *house_id*: only searches with dates can

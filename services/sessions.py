@@ -3,8 +3,19 @@
 A session is ``session:<token>`` holding JSON, where the token is
 ``secrets.token_urlsafe(32)`` (256 bits, unguessable). The browser holds the
 token in a signed, HttpOnly cookie. Each session has a sliding idle TTL (the
-Redis key's expiry, refreshed on every use) and an absolute lifetime counted
-from its creation. ``user_sessions:<user_id>`` is a set of the user's tokens so
+Redis key's expiry, refreshed when it is used ``touch_interval`` seconds or more
+after the last refresh — not on every request, which would be a Redis write per
+page) and an absolute lifetime counted from its creation.
+
+The session also keeps a snapshot of the fields pages show about its user
+(``Session.user``: models.users.CurrentUser as a dict), so that a logged-in page
+costs no MariaDB query. The snapshot is dropped on load (the caller reloads and
+:meth:`SessionStore.remember_user` stores it again) when it is older than
+``user_reload`` seconds, or when ``user_rev:<user_id>`` moved since it was taken:
+:meth:`SessionStore.user_changed` bumps that counter around every write a user
+makes (handlers/base.py), so a change of name, avatar or verification shows on
+the next page in all of the user's sessions. It is read in the same round trip as
+the session (a script). Revoking a session deletes its snapshot with it. ``user_sessions:<user_id>`` is a set of the user's tokens so
 that all of them can be listed or revoked (password change, account disabled).
 
 Revocations are durable. Redis may come back from an older snapshot (or AOF)
@@ -39,6 +50,20 @@ log = logging.getLogger("ihome.sessions")
 
 SESSION_PREFIX = "session:"
 USER_INDEX_PREFIX = "user_sessions:"
+USER_REV_PREFIX = "user_rev:"
+# One round trip: the session's JSON, its user's snapshot counter and the server's
+# run_id (KEYS[1] the session key; ARGV[1] the counter prefix). A corrupt JSON gives no counter.
+_LOAD = """
+local run_id = string.match(redis.call('info', 'server'), 'run_id:(%w+)') or ''
+local raw = redis.call('get', KEYS[1])
+if not raw then return {false, false, run_id} end
+local ok, data = pcall(cjson.decode, raw)
+local rev = false
+if ok and type(data) == 'table' and type(data['user_id']) == 'number' then
+  rev = redis.call('get', ARGV[1] .. string.format('%d', data['user_id']))
+end
+return {raw, rev, run_id}
+"""
 
 
 @dataclass
@@ -55,6 +80,11 @@ class Session:
     # run_id of the Redis server on which this session was last checked against
     # the revocation log ("" = never: checked at next load).
     checked_on: str = ""
+    # The user's page fields (CurrentUser as a dict) or None (load them); when they were
+    # taken (Unix seconds) and the value of user_rev:<user_id> then (None: never bumped).
+    user: dict | None = None
+    user_at: float = 0.0
+    user_rev: str | None = None
 
     def to_json(self) -> str:
         """The JSON kept in Redis: every field but the token (which is the key)."""
@@ -84,11 +114,19 @@ class SessionStore:
     """
 
     def __init__(self, redis, *, idle_ttl: int, absolute_ttl: int, admin_idle_ttl: int,
-                 revocations: RevocationLog | None = None):
+                 revocations: RevocationLog | None = None, touch_interval: float | None = None,
+                 user_reload: float = 60.0):
         self.redis = redis
         self.idle_ttl = idle_ttl
         self.absolute_ttl = absolute_ttl
         self.admin_idle_ttl = admin_idle_ttl
+        # Seconds between idle-TTL refreshes of one session (default: a tenth of the shorter
+        # idle TTL, at most a minute), and the longest a user snapshot is trusted (seconds).
+        self.touch_interval = (min(60.0, min(idle_ttl, admin_idle_ttl) / 10)
+                               if touch_interval is None else touch_interval)
+        self.user_reload = user_reload
+        self._load_script = redis.register_script(_LOAD)
+        self.touches = 0  # session writes by get()/touch() (tests count them)
         self.revocations = revocations
         self.checks = 0  # sessions checked against the revocation log (tests count them)
         self.retry_interval = 1.0
@@ -104,13 +142,20 @@ class SessionStore:
         return max(1, min(idle, remaining))
 
     async def create(self, user_id: int, *, ip: str = "", user_agent: str = "",
-                     is_admin: bool = False) -> Session:
-        """Start a new session for *user_id* with a fresh random token."""
+                     is_admin: bool = False, user: dict | None = None) -> Session:
+        """Start a new session for *user_id* with a fresh random token; *user* is the
+        snapshot of the user's page fields to keep with it (None: loaded on first use)."""
         now = time.time()
         session = Session(secrets.token_urlsafe(32), user_id, now, now, ip, user_agent[:255], is_admin)
         # A brand-new token cannot be in the revocation log: it counts as checked
         # on the server that stores it.
-        session.checked_on = await self._run_id()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.info("server")
+            pipe.get(USER_REV_PREFIX + str(user_id))
+            info, rev = await pipe.execute()
+        session.checked_on = info.get("run_id", "")
+        if user is not None:
+            session.user, session.user_at, session.user_rev = dict(user), now, rev
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(SESSION_PREFIX + session.token, session.to_json(), ex=self._ttl(session, now))
             pipe.sadd(USER_INDEX_PREFIX + str(user_id), session.token)
@@ -121,13 +166,11 @@ class SessionStore:
     async def _run_id(self) -> str:
         return (await self.redis.info("server")).get("run_id", "")
 
-    async def _load(self, token: str) -> tuple[str | None, str]:
-        """(the session's JSON or None, the Redis server's run_id), in one round trip."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.get(SESSION_PREFIX + token)
-            pipe.info("server")
-            raw, info = await pipe.execute()
-        return raw, info.get("run_id", "")
+    async def _load(self, token: str) -> tuple[str | None, str | None, str]:
+        """(the session's JSON or None, its user's user_rev counter or None, the Redis
+        server's run_id), in one round trip."""
+        raw, rev, run_id = await self._load_script(keys=[SESSION_PREFIX + token], args=[USER_REV_PREFIX])
+        return raw, rev, run_id
 
     async def _still_allowed(self, session: Session, run_id: str) -> bool:
         """Check *session* against the revocation log unless it was checked on this Redis
@@ -145,11 +188,13 @@ class SessionStore:
     async def get(self, token: str | None, *, touch: bool = True, ip: str = "") -> Session | None:
         """Load the session for *token*; None when unknown, idle-expired or past its lifetime.
 
-        With *touch*, the idle TTL slides forward and ``last_seen`` (and ip) is updated.
+        With *touch*, the idle TTL slides forward and ``last_seen`` (and ip) is updated
+        when ``touch_interval`` seconds have passed since the last time. ``user`` is None
+        when the snapshot must be reloaded (see the module docstring).
         """
         if not token or len(token) > 100:
             return None
-        raw, run_id = await self._load(token)
+        raw, rev, run_id = await self._load(token)
         if raw is None:
             return None
         try:
@@ -161,14 +206,34 @@ class SessionStore:
         if now >= session.created_at + self.absolute_ttl:
             await self._forget([session])
             return None
+        if session.user is not None and (session.user_rev != rev or now - session.user_at >= self.user_reload
+                                         or now < session.user_at):
+            session.user = None  # changed since, or too old to trust: the caller reloads it
+        session.user_rev = rev
         was_checked_on = session.checked_on
         if not await self._still_allowed(session, run_id):
             return None
-        if not touch and session.checked_on != was_checked_on:
-            touch = True  # store the check, or every request would repeat it
-        if touch and not await self.touch(session, ip=ip, now=now):
+        due = now - session.last_seen >= self.touch_interval or now < session.last_seen
+        if session.checked_on != was_checked_on:
+            touch = due = True  # store the check, or every request would repeat it
+        if touch and due and not await self.touch(session, ip=ip, now=now):
             return None  # revoked between the read and the write
         return session
+
+    async def remember_user(self, session: Session, user: dict, *, ip: str = "") -> bool:
+        """Keep *user* (the page fields of the session's user, freshly read) with *session*;
+        also refreshes the idle TTL like :meth:`touch`. False when the session was revoked
+        meanwhile (nothing is written then)."""
+        session.user, session.user_at = dict(user), time.time()
+        return await self.touch(session, ip=ip, now=session.user_at)
+
+    async def user_changed(self, user_id: int) -> None:
+        """Make every session of *user_id* reload its user snapshot on its next use
+        (call around any write that may change what pages show about the user)."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.incr(USER_REV_PREFIX + str(user_id))
+            pipe.expire(USER_REV_PREFIX + str(user_id), self.absolute_ttl)
+            await pipe.execute()
 
     async def touch(self, session: Session, *, ip: str = "", now: float | None = None) -> bool:
         """Slide *session*'s idle TTL forward and update ``last_seen`` (and *ip* when given).
@@ -181,6 +246,7 @@ class SessionStore:
         session.last_seen = now
         if ip:
             session.ip = ip
+        self.touches += 1
         return bool(await self.redis.set(SESSION_PREFIX + session.token, session.to_json(),
                                          ex=self._ttl(session, now), xx=True))
 
