@@ -256,7 +256,9 @@ def main() -> int:
 
         landlord = Browser(urls["app"])
         assert landlord.login(DEMO_MOBILE, DEMO_PASSWORD) == 302, "the demo landlord could not log in"
-        session_cookie = "; ".join(f"{c.name}={c.value}" for c in landlord.jar)
+        # The session and XSRF cookies, as a browser holds them after its first page: the login's
+        # one-time flash cookie is dropped once shown, so it is not sent on every request here.
+        session_cookie = "; ".join(f"{c.name}={c.value}" for c in landlord.jar if c.name != "ihome_flash")
         listing_id = json.loads(urllib.request.urlopen(urls["app"] + "/api/v1/houses", timeout=10).read())
         listing_id = listing_id["houses"][0]["id"] if isinstance(listing_id, dict) else listing_id[0]["id"]
 
