@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 # Parallel workers for the unit suite (pytest-xdist); each has its own database and Redis db.
 TEST_WORKERS ?= auto
 
-.PHONY: run test test-unit test-e2e test-stress audit services stop migrate seed vendor bench clean-test-dbs
+.PHONY: run test test-unit test-e2e test-stress audit services stop migrate seed vendor bench clean-test-dbs prod-local prod-stop prod-reload
 
 # The security regression suite: headers on every route, CSP, XSRF, bodies and decodes,
 # photo locks and access, outages, durable revocations, lockout, encryption, nginx config.
@@ -71,6 +71,18 @@ audit: $(STAMP)
 
 vendor:
 	scripts/vendor.sh
+
+# Production-shaped, on loopback: nginx on IHOME_PROD_PORT (8080) in front of IHOME_PROCESSES
+# (cores) app processes under supervisord, IHOME_ENV=production, state in var/prod/.
+prod-local: $(STAMP)
+	scripts/prod.sh start
+
+prod-stop:
+	scripts/prod.sh stop
+
+# Restarts the app processes one at a time (out of nginx's rotation first): no request dropped.
+prod-reload:
+	scripts/prod.sh reload
 
 bench: $(STAMP) services
 	$(PY) bench/iplookup.py

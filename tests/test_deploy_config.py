@@ -111,8 +111,9 @@ def nginx(tmp_path):
                      ("listen 443 ssl http2;", f"listen 127.0.0.1:{https_port} ssl http2;"),
                      ("listen [::]:443 ssl http2;", ""),
                      ("/etc/ssl/ihome/", f"{tmp_path}/"), ("/srv/ihome/", f"{ROOT}/"),
-                     ("server 127.0.0.1:8001;", f"server 127.0.0.1:{upstream.server_port};"),
-                     ("server 127.0.0.1:8002;", "")):
+                     ("server 127.0.0.1:8001 max_fails=1 fail_timeout=2s;",
+                      f"server 127.0.0.1:{upstream.server_port};"),
+                     ("server 127.0.0.1:8002 max_fails=1 fail_timeout=2s;", "")):
         assert old in site, old
         site = site.replace(old, new)
     (tmp_path / "site.conf").write_text(site)
@@ -226,3 +227,67 @@ def test_only_upload_routes_take_large_bodies_through_nginx(nginx):
         status, answer = https_post(https_port, path, body)
         assert status == 200, path
         assert json.loads(answer) == {"received": len(body)}, path
+
+
+def _prodlocal():
+    """deploy/prodlocal.py (a script, not a package) as a module."""
+    import importlib.util
+    import sys
+
+    if "ihome_prodlocal" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("ihome_prodlocal", ROOT / "deploy" / "prodlocal.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # its dataclass looks itself up there
+        spec.loader.exec_module(module)
+    return sys.modules["ihome_prodlocal"]
+
+
+def _locations(conf: str) -> dict[str, str]:
+    """Each ``location … {`` of *conf* with its body, by its match expression."""
+    return {m.group(1).strip(): m.group(2)
+            for m in re.finditer(r"^    location\s+([^{]+)\{(.*?)\n    \}", conf, re.S | re.M)}
+
+
+def test_prod_local_keeps_every_location_and_header_of_the_https_server(tmp_path):
+    prodlocal = _prodlocal()
+    shipped = NGINX_CONF.read_text()
+    site = prodlocal.render_site(shipped, root=Path("/checkout"), media_dir=Path("/data/media"), port=9080,
+                                 app_ports=[9101, 9102, 9103], down=frozenset({9102}))
+    https = shipped[shipped.index("listen 443"):]
+    shipped_locations = _locations(https)
+    assert {"/static/", "/media/", "/_media/", "= /ws", "/"} <= set(shipped_locations)
+
+    def local(body: str) -> str:
+        return body.replace("/srv/ihome/var/media/", "/data/media/").replace("/srv/ihome/", "/checkout/")
+    assert _locations(site) == {k: local(v) for k, v in shipped_locations.items()}
+    # Server-wide settings (retries, body limit, HSTS) stay; only TLS and the port-80 redirect go.
+    for line in ("proxy_next_upstream error timeout http_502;", "client_max_body_size 64k;",
+                 'add_header Strict-Transport-Security "max-age=63072000; includeSubDomains" always;',
+                 "server_tokens off;", "keepalive 32;", "least_conn;"):
+        assert line in site, line
+    assert re.findall(r"^\s*listen (.*);", site, re.M) == ["127.0.0.1:9080"]
+    assert not re.search(r"^\s*(ssl_|return 301)", site, re.M)
+    upstreams = re.findall(r"^    server (.*);$", site, re.M)
+    assert upstreams == ["127.0.0.1:9101 max_fails=1 fail_timeout=2s",
+                         "127.0.0.1:9102 max_fails=1 fail_timeout=2s down",
+                         "127.0.0.1:9103 max_fails=1 fail_timeout=2s"]
+
+
+def test_prod_local_supervisor_runs_one_process_per_port(tmp_path):
+    prodlocal = _prodlocal()
+    stack = prodlocal.stack_from_env({"IHOME_PROD_DIR": str(tmp_path), "IHOME_PROCESSES": "3",
+                                      "IHOME_PROD_APP_PORT": "9101"})
+    conf = prodlocal.render_supervisor((ROOT / "deploy" / "supervisor.conf").read_text(), stack, python="/venv/python")
+    assert "numprocs = 3\n" in conf and "numprocs_start = 9101\n" in conf
+    assert "command = /venv/python server.py --port=%(process_num)d --address=127.0.0.1 --xheaders" in conf
+    assert f"file = {tmp_path}/supervisor.sock" in conf and f"serverurl = unix://{tmp_path}/supervisor.sock" in conf
+    assert f'IHOME_MEDIA_DIR="{tmp_path}/media"' in conf and 'IHOME_ENV="production"' in conf
+    assert "/srv/ihome" not in conf and "/var/log" not in conf
+    assert stack.app_ports == [9101, 9102, 9103]
+
+
+def test_prod_local_settings_are_checked():
+    prodlocal = _prodlocal()
+    for bad in ({"IHOME_PROCESSES": "0"}, {"IHOME_PROD_PORT": "http"}, {"IHOME_PROD_SEED": "lots"}):
+        with pytest.raises(prodlocal.ProdError):
+            prodlocal.stack_from_env(bad)
