@@ -17,7 +17,14 @@ Scenarios (names as in var/bench/results.json):
 - ``home``, ``search``, ``listing``: cached public pages, logged out;
 - ``home_logged_in``: ``/`` with a session cookie (the demo landlord);
 - ``home_idle`` and ``home_during_logins``: ``/`` alone, and ``/`` while 16 clients log
-  in (bcrypt cost 12) in a loop — the logins' effect on everyone else.
+  in (bcrypt cost 12) in a loop — the logins' effect on everyone else;
+- ``nginx_home``: ``/`` through nginx in front of two processes (the production stack of
+  ``make prod-local``, brought up by scripts/prod.sh on free ports over the same database,
+  Redis db and pictures), against ``home``: one process (target ≥ 1.6×);
+- ``nginx_static`` and ``single_static``: ``/static/css/site.css`` from nginx, and from the
+  one Tornado process (target ≥ 5×).
+
+The last two comparisons are the rows' ``vs`` / ``ratio_vs`` / ``target_vs``.
 
 Results go to ``var/bench/results.json``: a list of ``{"name", "rps", "p50_ms",
 "p99_ms", "ratio_hello", "ratio_floor"}`` (medians over the rounds). wrk is installed
@@ -58,6 +65,10 @@ from services.images import ImageStore  # noqa: E402
 from tests.utils.testdb import throwaway_database  # noqa: E402
 
 RESULTS = ROOT / "var" / "bench" / "results.json"
+NGINX_PROCESSES = 2
+STATIC_FILE = "/static/css/site.css"
+# Rows compared with another row of the same run instead of the baselines: name → (other, target ratio).
+VERSUS = {"nginx_home": ("home", 1.6), "nginx_static": ("single_static", 5.0)}
 LOGINS = 16  # concurrent clients logging in for home_during_logins
 
 
@@ -199,6 +210,35 @@ def logins_in_background(base: str, stop: threading.Event) -> tuple[list[threadi
     return threads, codes
 
 
+def start_prod_stack(settings, workdir: Path, stack: ExitStack) -> str:
+    """``scripts/prod.sh start`` (what ``make prod-local`` runs) with NGINX_PROCESSES processes on
+    free ports, over *settings*' database, Redis db and media; stopped by *stack*. Returns nginx's URL."""
+    port, app_port = free_port(), free_port()
+    while not all(_port_is_free(app_port + i) for i in range(NGINX_PROCESSES)):
+        app_port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IHOME_")}
+    env.update(IHOME_PROD_DIR=str(workdir / "prod"), IHOME_PROD_PORT=str(port), IHOME_PROD_APP_PORT=str(app_port),
+               IHOME_PROCESSES=str(NGINX_PROCESSES), IHOME_PROD_SEED="none",
+               IHOME_PROD_MYSQL_URL=settings.mysql_url, IHOME_PROD_REDIS_URL=settings.redis_url,
+               IHOME_PROD_MEDIA_DIR=str(settings.media_dir),
+               # The bench's servers are up: scripts/services.sh must not start others.
+               IHOME_MYSQL_URL=settings.mysql_url, IHOME_REDIS_URL=settings.redis_url,
+               IHOME_IPLOOKUP_URL="http://127.0.0.1:9/{ip}")
+    script = str(ROOT / "scripts" / "prod.sh")
+    stack.callback(lambda: subprocess.run([script, "stop"], cwd=ROOT, env=env, check=False, timeout=120))
+    subprocess.run([script, "start"], cwd=ROOT, env=env, check=True, timeout=300)
+    return f"http://127.0.0.1:{port}"
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def seed_demo_data(settings) -> None:
     async def run() -> None:
         db = await create_database(settings)
@@ -263,6 +303,10 @@ def main() -> int:
         listing_id = listing_id["houses"][0]["id"] if isinstance(listing_id, dict) else listing_id[0]["id"]
 
         app_url = urls["app"]
+        wanted = set(args.only.split(",")) | {"hello", "floor"} if args.only else None
+        nginx_url = ""
+        if wanted is None or wanted & {"nginx_home", "nginx_static"}:
+            nginx_url = start_prod_stack(settings, workdir, stack)
         scenarios = [
             Scenario("hello", urls["hello"] + "/"),
             Scenario("floor", urls["floor"] + "/"),
@@ -272,9 +316,11 @@ def main() -> int:
             Scenario("home_logged_in", app_url + "/", headers={"Cookie": session_cookie}),
             Scenario("home_idle", app_url + "/"),
             Scenario("home_during_logins", app_url + "/", during_logins=True),
+            Scenario("nginx_home", nginx_url + "/"),
+            Scenario("nginx_static", nginx_url + STATIC_FILE),
+            Scenario("single_static", app_url + STATIC_FILE),
         ]
-        if args.only:
-            wanted = set(args.only.split(",")) | {"hello", "floor"}
+        if wanted is not None:
             scenarios = [s for s in scenarios if s.name in wanted]
         for s in scenarios:  # fill the caches; compile the templates
             urllib.request.urlopen(urllib.request.Request(s.url, headers=s.headers), timeout=30).read()
@@ -300,6 +346,11 @@ def main() -> int:
     hello_rps = statistics.median(r.rps for r in scenarios[0].runs)
     floor_rps = statistics.median(r.rps for r in scenarios[1].runs)
     results = [summarise(s.name, s.runs, hello_rps, floor_rps) for s in scenarios]
+    by_name = {row["name"]: row for row in results}
+    for name, (other, target) in VERSUS.items():
+        if name in by_name and other in by_name and by_name[other]["rps"]:
+            by_name[name].update(vs=other, ratio_vs=round(by_name[name]["rps"] / by_name[other]["rps"], 2),
+                                 target_vs=target)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2, ensure_ascii=False))
     print(f"\n{'scenario':20s} {'req/s':>9s} {'(range)':>17s} {'p50 ms':>8s} {'p99 ms':>8s} "
@@ -308,6 +359,9 @@ def main() -> int:
         lo, hi = row["rps_range"]
         print(f"{row['name']:20s} {row['rps']:9.1f} {f'({lo:.0f}–{hi:.0f})':>17s} {row['p50_ms']:8.2f} "
               f"{row['p99_ms']:8.2f} {row['ratio_hello']:7.3f} {row['ratio_floor']:7.3f}")
+    for row in results:
+        if "vs" in row:
+            print(f"{row['name']} / {row['vs']}: {row['ratio_vs']:.2f}× (target ≥ {row['target_vs']}×)")
     if login_codes:
         print(f"logins during home_during_logins: {len(login_codes)} (codes {sorted(set(login_codes))})")
     print(f"written to {RESULTS.relative_to(ROOT)}")

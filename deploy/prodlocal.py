@@ -249,7 +249,8 @@ def render_supervisor(shipped: str, stack: Stack, *, python: str) -> str:
                      ("/srv/ihome/.venv/bin/python ", f"{python} "),
                      ("directory = /srv/ihome\n", f"directory = {ROOT}\n"),
                      ('IHOME_MEDIA_DIR="/srv/ihome/var/media"', f'IHOME_MEDIA_DIR="{stack.media_dir}"'),
-                     ("stdout_logfile = /var/log/ihome/", f"stdout_logfile = {stack.logs}/")):
+                     ("stdout_logfile = /var/log/ihome/", f"stdout_logfile = {stack.logs}/"),
+                     ("--log_file_prefix=/var/log/ihome/", f"--log_file_prefix={stack.logs}/")):
         program = _replace_once(program, old, new)
     return f"""; Rendered by deploy/prodlocal.py from deploy/supervisor.conf. Edit those, not this file.
 [unix_http_server]
@@ -376,6 +377,12 @@ def _tail(path: Path, lines: int = 15) -> str:
         return f"({path} does not exist)"
 
 
+def _app_log(stack: Stack, port: int) -> str:
+    """The end of an app process's own log and of what it printed outside it (supervisord's capture)."""
+    return (f"{stack.logs}/{PROGRAM}-{port}.log:\n{_tail(stack.logs / f'{PROGRAM}-{port}.log')}\n"
+            f"{stack.logs}/{PROGRAM}-{port}.out:\n{_tail(stack.logs / f'{PROGRAM}-{port}.out')}")
+
+
 def supervisorctl(stack: Stack, *args: str, check: bool = True) -> str:
     """Run ``supervisorctl -c <dir>/supervisord.conf *args*``; its output (ProdError on failure when *check*)."""
     proc = subprocess.run([_tool("supervisorctl"), "-c", str(stack.supervisor_conf), *args],
@@ -486,7 +493,7 @@ def start(stack: Stack) -> None:
         for port in stack.app_ports:
             if not _wait(lambda: healthy(port), START_TIMEOUT, 0.2):
                 raise ProdError(f"the app process on port {port} did not answer /healthz within "
-                                f"{START_TIMEOUT:.0f} s; its log:\n{_tail(stack.logs / f'{PROGRAM}-{port}.log')}")
+                                f"{START_TIMEOUT:.0f} s; {_app_log(stack, port)}")
         check = subprocess.run(_nginx_command(stack) + ["-t", "-q"], capture_output=True, text=True)
         if check.returncode != 0:
             raise ProdError(f"nginx -t: {check.stderr.strip()}")
@@ -555,8 +562,7 @@ def reload(stack: Stack) -> None:
         supervisorctl(stack, "restart", f"{PROGRAM}:{PROGRAM}-{port}")
         if not _wait(lambda: healthy(port), START_TIMEOUT, 0.1):
             write_nginx_site(stack)
-            raise ProdError(f"the restarted process on {port} does not answer /healthz; its log:\n"
-                            f"{_tail(stack.logs / f'{PROGRAM}-{port}.log')}")
+            raise ProdError(f"the restarted process on {port} does not answer /healthz; {_app_log(stack, port)}")
         write_nginx_site(stack)
         nginx_reload(stack)
         log(f"restarted {port} (pid {old} → {app_pids(stack).get(port)}) in {time.monotonic() - began:.1f} s")
