@@ -469,7 +469,10 @@ def start(stack: Stack) -> None:
     """Migrate, seed, render, then start supervisord and nginx; everything is stopped again on failure."""
     running = load_stack({"IHOME_PROD_DIR": stack.dir})
     if running and (_read_pid(running.path / "supervisord.pid") or _read_pid(running.path / "nginx.pid")):
-        log(f"already running on http://127.0.0.1:{running.port}/ (make prod-stop first to change it)")
+        if running != stack:
+            raise ProdError(f"a prod-local with other settings runs from {stack.dir} on port {running.port}: "
+                            "stop it first (make prod-stop)")
+        log(f"already running on http://127.0.0.1:{running.port}/")
         return
     busy = [p for p in [stack.port, *stack.app_ports] if not _port_free(p)]
     if busy:
