@@ -456,7 +456,11 @@ def app_environment(stack: Stack) -> dict[str, str]:
 def _manage(env: dict, *args: str) -> None:
     proc = subprocess.run([venv_python(), "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise ProdError(f"manage.py {' '.join(args)} failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+        hint = ""
+        if "IHOME_DATA_KEY" in proc.stderr:
+            hint = ("\nThe database's ID-card numbers were encrypted under another data key than the one in "
+                    "this state directory: restore that data_key file, or use a fresh database.")
+        raise ProdError(f"manage.py {' '.join(args)} failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}{hint}")
     for line in proc.stdout.splitlines():
         log(line)
 
