@@ -48,6 +48,12 @@ USER_PARTS_SPLIT = "<!--ihome:split-->"  # between the two in modules/nav_parts.
 _background: set[asyncio.Task] = set()
 
 
+async def wait_background() -> None:
+    """Wait for every background write started so far (page stores, snapshot bumps)."""
+    while _background:
+        await asyncio.gather(*list(_background), return_exceptions=True)
+
+
 def in_background(coro) -> None:
     """Run *coro* without waiting for it; its failure is logged, never raised."""
     task = asyncio.get_running_loop().create_task(coro)
