@@ -111,9 +111,8 @@ def nginx(tmp_path):
                      ("listen 443 ssl http2;", f"listen 127.0.0.1:{https_port} ssl http2;"),
                      ("listen [::]:443 ssl http2;", ""),
                      ("/etc/ssl/ihome/", f"{tmp_path}/"), ("/srv/ihome/", f"{ROOT}/"),
-                     ("server 127.0.0.1:8001 max_fails=1 fail_timeout=2s;",
-                      f"server 127.0.0.1:{upstream.server_port};"),
-                     ("server 127.0.0.1:8002 max_fails=1 fail_timeout=2s;", "")):
+                     ("server 127.0.0.1:8001;", f"server 127.0.0.1:{upstream.server_port};"),
+                     ("server 127.0.0.1:8002;", "")):
         assert old in site, old
         site = site.replace(old, new)
     (tmp_path / "site.conf").write_text(site)
@@ -268,9 +267,7 @@ def test_prod_local_keeps_every_location_and_header_of_the_https_server(tmp_path
     assert re.findall(r"^\s*listen (.*);", site, re.M) == ["127.0.0.1:9080"]
     assert not re.search(r"^\s*(ssl_|return 301)", site, re.M)
     upstreams = re.findall(r"^    server (.*);$", site, re.M)
-    assert upstreams == ["127.0.0.1:9101 max_fails=1 fail_timeout=2s",
-                         "127.0.0.1:9102 max_fails=1 fail_timeout=2s down",
-                         "127.0.0.1:9103 max_fails=1 fail_timeout=2s"]
+    assert upstreams == ["127.0.0.1:9101", "127.0.0.1:9102 down", "127.0.0.1:9103"]
 
 
 def test_prod_local_supervisor_runs_one_process_per_port(tmp_path):

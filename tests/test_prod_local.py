@@ -249,12 +249,13 @@ def test_a_login_through_nginx_holds_on_every_process(stack):
 def test_a_killed_process_loses_no_get_and_comes_back(stack):
     victim = stack.app_ports[0]
     before = stack.pids()
-    with Load(stack.port, "/houses?probe=kill-before") as load:
+    with Load(stack.port, "/houses?probe=kill-before", threads=1) as load:
         load.wait_for(20)
         os.kill(before[victim], signal.SIGKILL)
         # From here on an answer from the victim's port can only come from its successor.
         load.path = "/houses?probe=kill-after"
-        # supervisord starts a new process; nginx sends it requests again once it answers.
+        # supervisord starts a new process; nginx sends it requests again once it answers and
+        # the failure has aged out (fail_timeout, 10 s).
         back = stack.wait_for_log(
             "probe=kill-after",
             lambda found: any(addrs == [f"127.0.0.1:{victim}"] and status == 200 for status, addrs in found),
