@@ -74,6 +74,14 @@ def _free_ports(count: int) -> int:
     raise RuntimeError(f"no {count} consecutive free ports")
 
 
+def _running(pid: int) -> bool:
+    """True while *pid* exists and is not a zombie waiting to be reaped."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
 class Stack:
     """The running stack: its nginx port, app ports, state directory and the script's environment."""
 
@@ -136,6 +144,8 @@ def stack(tmp_path_factory):
                                    redis_db=testdb.redis_db_number()) as settings:
         name = _create_user(settings)
         port, first_app = _free_ports(1), _free_ports(PROCESSES)
+        while first_app <= port < first_app + PROCESSES:
+            first_app = _free_ports(PROCESSES)
         env = {k: v for k, v in os.environ.items() if not k.startswith("IHOME_")}
         env.update(
             IHOME_PROD_DIR=str(state_dir), IHOME_PROD_PORT=str(port), IHOME_PROD_APP_PORT=str(first_app),
@@ -160,7 +170,7 @@ def stack(tmp_path_factory):
                     pid = int((state_dir / pid_file).read_text())
                 except (FileNotFoundError, ValueError):
                     continue
-                if Path(f"/proc/{pid}").exists():
+                if _running(pid):
                     leftovers.append(pid_file)
             assert stopped.returncode == 0, stopped.stderr
             assert not leftovers, f"still running after prod.sh stop: {leftovers}"
