@@ -44,26 +44,6 @@ REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, RedisReadOnlyError)
 # The header parts that depend on the visitor, as base.html marks them, in page order.
 USER_PARTS = (("<!--ihome:nav-->", "<!--/ihome:nav-->"), ("<!--ihome:account-->", "<!--/ihome:account-->"))
 USER_PARTS_SPLIT = "<!--ihome:split-->"  # between the two in modules/nav_parts.html
-# Background writes (page stores, snapshot bumps) kept referenced until they finish.
-_background: set[asyncio.Task] = set()
-
-
-async def wait_background() -> None:
-    """Wait for every background write started so far (page stores, snapshot bumps)."""
-    while _background:
-        await asyncio.gather(*list(_background), return_exceptions=True)
-
-
-def in_background(coro) -> None:
-    """Run *coro* without waiting for it; its failure is logged, never raised."""
-    task = asyncio.get_running_loop().create_task(coro)
-    _background.add(task)
-
-    def done(t: asyncio.Task) -> None:
-        _background.discard(t)
-        if not t.cancelled() and t.exception() is not None:
-            log.warning("background write failed: %s", t.exception())
-    task.add_done_callback(done)
 
 
 def dependency_down(exc: BaseException | None) -> bool:
@@ -231,9 +211,9 @@ class BaseHandler(tornado.web.RequestHandler):
         self._user = user
         if self.request.method not in ("GET", "HEAD", "OPTIONS"):
             # A write may change what pages show about the user (name, avatar, verification):
-            # every session of theirs reloads the snapshot on its next request. Once now, so
-            # the page after this one is fresh; once after it (on_finish), for a page loaded
-            # concurrently with the write that kept the old values.
+            # every session of theirs reloads the snapshot on its next request. (A page of
+            # theirs loaded while this write runs may keep the old values: for user_reload
+            # seconds at most.)
             await self.user_changed()
 
     async def user_changed(self) -> None:
@@ -249,8 +229,6 @@ class BaseHandler(tornado.web.RequestHandler):
         # prepare() may never have run (e.g. a failed XSRF check comes first).
         if getattr(self, "_counted", False):
             self.application.request_finished()
-            if self._user is not None and self.request.method not in ("GET", "HEAD", "OPTIONS"):
-                in_background(self.user_changed())
 
     # -- the rendered-page cache (services/cache.py, "Rendered pages") ---------
     async def cached_page(self, name: str, *, dated: bool = False, anonymous_only: bool = False) -> bool:
@@ -301,12 +279,32 @@ class BaseHandler(tornado.web.RequestHandler):
         pieces.append(html[position:])
         return "".join(pieces)
 
-    def finish(self, chunk: str | bytes | dict | None = None):
+    async def render_page(self, template_name: str, **kwargs: Any) -> None:
+        """:meth:`render`, keeping the HTML in the page cache first when :meth:`cached_page`
+        missed and the response qualifies (status 200, no flash shown, no cookie set)."""
         key, self._page_key = self._page_key, None
-        if (key is not None and isinstance(chunk, (str, bytes)) and self._status_code == 200
-                and not self._flashed and self._user is None and not getattr(self, "_new_cookie", None)):
-            html = chunk.decode() if isinstance(chunk, bytes) else chunk
-            in_background(self.cache.page_store(key, html))
+        if key is None:
+            self.render(template_name, **kwargs)
+            return
+        self._held = []
+        try:
+            self.render(template_name, **kwargs)  # its finish() is held: see finish
+        finally:
+            held, self._held = self._held, None
+        html = held[0] if held else None
+        if (isinstance(html, bytes) and self.get_status() == 200 and not self._flashed
+                and not getattr(self, "_new_cookie", None)):
+            await self.cache.page_store(key, html.decode())
+        self.finish(html)
+
+    _held: list | None = None  # while render_page renders: the page render() finished with
+
+    def finish(self, chunk: str | bytes | dict | None = None):
+        if self._held is not None:
+            self._held.append(chunk)
+            done = asyncio.get_running_loop().create_future()
+            done.set_result(None)
+            return done
         return super().finish(chunk)
 
     def get_current_user(self) -> users.CurrentUser | None:

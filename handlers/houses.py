@@ -100,8 +100,8 @@ class HomeHandler(ListingBase):
             return {"top": await houses.public_cards(self.db, "booking", HOME_TOP),
                     "latest": await houses.public_cards(self.db, "new", HOME_LATEST)}
         data = await self.cache.get_or_load(cache_keys.HOME_KEY, load)
-        self.render("index.html", top=data["top"], latest=data["latest"],
-                    areas=await self.area_choices(), visitor_city=city)
+        await self.render_page("index.html", top=data["top"], latest=data["latest"],
+                               areas=await self.area_choices(), visitor_city=city)
 
     async def visitor_city(self, areas: list[dict] | None = None) -> str | None:
         """The visitor's city from the client address, or None when not known.
@@ -269,9 +269,9 @@ class SearchHandler(ListingBase):
             # A district outside the select's list (a link, an old bookmark): still shown as chosen.
             chosen = await areas_model.get_area(self.db, filters.area_id)
             areas = areas + [chosen] if chosen else areas
-        self.render("houses/search.html", rows=rows, total=total, more=more, filters=filters, pages=pages,
-                    page_links=page_window(filters.page, pages), errors=errors,
-                    areas=areas, facilities=facilities, query=self.request.query_arguments)
+        await self.render_page("houses/search.html", rows=rows, total=total, more=more, filters=filters,
+                               pages=pages, page_links=page_window(filters.page, pages), errors=errors,
+                               areas=areas, facilities=facilities, query=self.request.query_arguments)
 
 
 def page_window(page: int, pages: int, radius: int = 2) -> list[int | None]:
@@ -301,8 +301,8 @@ class HouseDetailHandler(ListingBase):
         data = await self.house_page_data(int(house_id))
         if data is None or not self.can_see(data["house"]):
             raise PageError(404, "房源不存在或未上线")
-        self.render("houses/detail.html", house=data["house"], facilities=data["facilities"],
-                    images=data["images"], extra=await self.detail_extra(data["house"]))
+        await self.render_page("houses/detail.html", house=data["house"], facilities=data["facilities"],
+                               images=data["images"], extra=await self.detail_extra(data["house"]))
 
     # The booking form's values and errors after a refused POST /houses/<id>/book.
     booking_form: dict = {}

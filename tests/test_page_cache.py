@@ -15,7 +15,7 @@ import re
 import pytest
 import tornado.web
 
-from handlers.base import FLASH_COOKIE, wait_background
+from handlers.base import FLASH_COOKIE
 from handlers.houses import canonical_search_query, parse_search
 from models import houses as houses_model
 from tests.utils.client import logged_in, text
@@ -30,14 +30,12 @@ def without_token(body: str) -> str:
 
 
 async def page_keys(app) -> list[str]:
-    await wait_background()
     return sorted(await app.redis.keys("cache:page:*"))
 
 
 async def fetch_twice(app, client, path: str):
     """(first, second response, hits the second one added)."""
     first = await client.get(path)
-    await wait_background()
     hits = app.cache.page_hits
     second = await client.get(path)
     return first, second, app.cache.page_hits - hits
