@@ -50,7 +50,7 @@ test: $(STAMP)
 
 # In random order (pytest-randomly; the seed is printed, `-p randomly --randomly-seed=N` repeats it).
 test-unit: $(STAMP)
-	$(PY) -m pytest tests --ignore=tests/e2e -q -n $(TEST_WORKERS)
+	$(PY) -m pytest tests --ignore=tests/e2e -q -n $(TEST_WORKERS) --dist loadgroup
 
 # Playwright and pytest-tornado cannot share a process (Playwright's loop breaks
 # io_loop.run_sync): a second run without the plugin.
@@ -65,7 +65,7 @@ test-stress: $(STAMP)
 # The security regression tests, the browser CSP check, then the memory benchmark.
 audit: $(STAMP)
 	IHOME_WITH_BROWSER=1 scripts/services.sh start >/dev/null
-	$(PY) -m pytest $(AUDIT_TESTS) -q -n $(TEST_WORKERS)
+	$(PY) -m pytest $(AUDIT_TESTS) -q -n $(TEST_WORKERS) --dist loadgroup
 	$(PY) -m pytest tests/e2e/test_csp_browser.py -q -p no:tornado
 	$(PY) bench/memory.py
 

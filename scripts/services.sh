@@ -34,6 +34,8 @@ need_packages() {
     # The deployment tests serve the shipped deploy/nginx.conf with a throw-away certificate.
     command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
     command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+    # ... and the local production stack (tests/test_prod_local.py) runs its processes under supervisord.
+    command -v supervisord >/dev/null 2>&1 || missing+=(supervisor)
   fi
   if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then

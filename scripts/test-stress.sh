@@ -27,7 +27,7 @@ failed_runs=0
 for i in $(seq 1 "$runs"); do
   seed=$(( (RANDOM << 15) | RANDOM ))
   log="$logdir/run-$i.log"
-  "$py" -m pytest tests --ignore=tests/e2e -q -n "${TEST_WORKERS:-auto}" -p randomly --randomly-seed="$seed" \
+  "$py" -m pytest tests --ignore=tests/e2e -q -n "${TEST_WORKERS:-auto}" --dist loadgroup -p randomly --randomly-seed="$seed" \
     >"$log" 2>&1
   code=$?
   summary=$(tail -n 1 "$log")

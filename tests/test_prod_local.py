@@ -48,9 +48,13 @@ def _installed(name: str) -> bool:
     return bool(shutil.which(name) or Path(f"/usr/sbin/{name}").exists() or Path(f"/usr/bin/{name}").exists())
 
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 and not (_installed("nginx") and _installed("supervisord")),
-    reason="nginx and supervisor are not installed (apt-get install nginx-light supervisor)")
+pytestmark = [
+    pytest.mark.skipif(
+        os.geteuid() != 0 and not (_installed("nginx") and _installed("supervisord")),
+        reason="nginx and supervisor are not installed (apt-get install nginx-light supervisor)"),
+    # One worker brings the stack up once for the whole module (make test: --dist loadgroup).
+    pytest.mark.xdist_group("prod_local"),
+]
 
 
 def _free(port: int) -> bool:

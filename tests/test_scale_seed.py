@@ -15,6 +15,10 @@ from models.areas import FEATURED_CITIES
 from models.seed_scale import LISTINGS_PER_GUEST, LISTINGS_PER_OWNER
 from tests.utils import testdb
 
+# Its module-scoped database is built once, on one worker (make test: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("scale_seed")
+
+
 ROOT = Path(__file__).resolve().parent.parent
 N = 600
 

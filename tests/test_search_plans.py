@@ -26,6 +26,10 @@ from models.houses import COUNT_CAP, SORTS, SearchFilters
 from models.seed_scale import seed_scale
 from tests.utils import testdb
 
+# Its module-scoped database is built once, on one worker (make test: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("search_plans")
+
+
 SCALE = 20_000
 TODAY = datetime.date.today()
 CHECK_IN = TODAY + datetime.timedelta(days=10)

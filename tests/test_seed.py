@@ -23,6 +23,10 @@ from models.db import create_database
 from services.images import ImageStore
 from tests.utils import testdb
 
+# Its module-scoped database is built once, on one worker (make test: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("seed")
+
+
 DB_NAME = f"ihome_test_seed_{os.getpid()}"
 VENDOR_ICONS_CSS = (Path(__file__).resolve().parent.parent / "static" / "vendor" / "bootstrap-icons"
                     / "font" / "bootstrap-icons.min.css")
