@@ -13,26 +13,16 @@ import http.client
 import http.server
 import json
 import re
-import shutil
-import socket
 import ssl
-import subprocess
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from handlers.security import SECURITY_HEADERS
+from tests.utils.nginx import HOST, NGINX_CONF, ROOT, needs_nginx, shipped_nginx
 
-ROOT = Path(__file__).resolve().parents[1]
-NGINX_CONF = ROOT / "deploy" / "nginx.conf"
 HEADERS_CONF = ROOT / "deploy" / "nginx-security-headers.conf"
-NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
-OPENSSL = shutil.which("openssl")
-HOST = "ihome.example.com"
-
-needs_nginx = pytest.mark.skipif(not (NGINX and OPENSSL), reason="nginx and openssl are not installed")
 
 
 def add_headers(conf: str) -> dict[str, str]:
@@ -64,12 +54,6 @@ def test_every_location_of_the_https_server_keeps_hsts():
     assert re.search(r"ssl_protocols\s+TLSv1\.2 TLSv1\.3;", conf)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class EchoHandler(http.server.BaseHTTPRequestHandler):
     """The upstream: answers every GET with the request headers it received, as JSON."""
 
@@ -98,44 +82,14 @@ class EchoHandler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def nginx(tmp_path):
-    """The shipped config running on free loopback ports: (http port, https port)."""
-    subprocess.run([OPENSSL, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-subj", f"/CN={HOST}", "-keyout", str(tmp_path / "privkey.pem"),
-                    "-out", str(tmp_path / "fullchain.pem")], check=True, capture_output=True)
+    """The shipped config running on free loopback ports in front of an echo upstream: (http port, https port)."""
     upstream = http.server.ThreadingHTTPServer(("127.0.0.1", 0), EchoHandler)
     thread = threading.Thread(target=upstream.serve_forever, daemon=True)
     thread.start()
-    http_port, https_port = free_port(), free_port()
-    site = NGINX_CONF.read_text()
-    for old, new in (("listen 80;", f"listen 127.0.0.1:{http_port};"), ("listen [::]:80;", ""),
-                     ("listen 443 ssl http2;", f"listen 127.0.0.1:{https_port} ssl http2;"),
-                     ("listen [::]:443 ssl http2;", ""),
-                     ("/etc/ssl/ihome/", f"{tmp_path}/"), ("/srv/ihome/", f"{ROOT}/"),
-                     ("server 127.0.0.1:8001;", f"server 127.0.0.1:{upstream.server_port};"),
-                     ("server 127.0.0.1:8002;", "")):
-        assert old in site, old
-        site = site.replace(old, new)
-    (tmp_path / "site.conf").write_text(site)
-    (tmp_path / "logs").mkdir()
-    (tmp_path / "main.conf").write_text(
-        f"daemon off;\nmaster_process off;\npid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/logs/error.log;\n"
-        f"events {{}}\nhttp {{\n  access_log off;\n  include {tmp_path}/site.conf;\n}}\n")
-    command = [NGINX, "-p", f"{tmp_path}/", "-c", str(tmp_path / "main.conf"), "-e", str(tmp_path / "logs/error.log")]
-    check = subprocess.run(command + ["-t"], capture_output=True, text=True)
-    assert check.returncode == 0, check.stderr
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for _ in range(200):  # up to ~10 s, by attempts
-            try:
-                socket.create_connection(("127.0.0.1", https_port), timeout=0.5).close()
-                break
-            except OSError:
-                assert process.poll() is None, (tmp_path / "logs/error.log").read_text()
-                time.sleep(0.05)
-        yield http_port, https_port
+        with shipped_nginx(tmp_path, upstream.server_port) as ports:
+            yield ports
     finally:
-        process.terminate()
-        process.wait(10)
         upstream.shutdown()
         upstream.server_close()
 

@@ -8,14 +8,8 @@ else, as for an unknown key); deleted listings' photos are gone from disk.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import http.client
-import shutil
-import socket
 import ssl
-import subprocess
-import time
-from pathlib import Path
 
 import pytest
 
@@ -24,6 +18,7 @@ from models import houses
 from tests.utils.client import admin_client, logged_in
 from tests.utils.factories import make_house, make_user
 from tests.utils.images import jpeg_bytes, png_bytes
+from tests.utils.nginx import HOST, needs_nginx, shipped_nginx
 from tests.utils.outage import PrivateRedis
 
 
@@ -179,60 +174,6 @@ async def test_other_owner_cannot_confirm_a_private_key(app, owner, new_client, 
 
 
 # -- behind the shipped nginx -------------------------------------------------------
-# (The rendering below mirrors tests/test_deploy_config.py's fixture, with the real app as
-# the upstream and the test's media folder as the internal location's files.)
-
-NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
-OPENSSL = shutil.which("openssl")
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextlib.contextmanager
-def shipped_nginx(tmp_path: Path, upstream_port: int, media_dir: Path):
-    """deploy/nginx.conf on free loopback ports in front of 127.0.0.1:*upstream_port*: the HTTPS port."""
-    subprocess.run([OPENSSL, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
-                    "/CN=ihome.example.com", "-keyout", str(tmp_path / "privkey.pem"),
-                    "-out", str(tmp_path / "fullchain.pem")], check=True, capture_output=True)
-    https_port = free_port()
-    site = (ROOT / "deploy" / "nginx.conf").read_text()
-    for old, new in (("listen 80;", f"listen 127.0.0.1:{free_port()};"), ("listen [::]:80;", ""),
-                     ("listen 443 ssl http2;", f"listen 127.0.0.1:{https_port} ssl http2;"),
-                     ("listen [::]:443 ssl http2;", ""), ("/etc/ssl/ihome/", f"{tmp_path}/"),
-                     ("/srv/ihome/var/media/", f"{media_dir}/"), ("/srv/ihome/", f"{ROOT}/"),
-                     ("server 127.0.0.1:8001;", f"server 127.0.0.1:{upstream_port};"),
-                     ("server 127.0.0.1:8002;", "")):
-        assert old in site, old
-        site = site.replace(old, new)
-    (tmp_path / "site.conf").write_text(site)
-    (tmp_path / "logs").mkdir()
-    (tmp_path / "main.conf").write_text(
-        f"daemon off;\nmaster_process off;\npid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/logs/error.log;\n"
-        f"events {{}}\nhttp {{\n  access_log off;\n  include /etc/nginx/mime.types;\n"
-        f"  include {tmp_path}/site.conf;\n}}\n")
-    command = [NGINX, "-p", f"{tmp_path}/", "-c", str(tmp_path / "main.conf"), "-e", str(tmp_path / "logs/error.log")]
-    check = subprocess.run(command + ["-t"], capture_output=True, text=True)
-    assert check.returncode == 0, check.stderr
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(200):  # bounded by attempts
-            try:
-                socket.create_connection(("127.0.0.1", https_port), timeout=0.5).close()
-                break
-            except OSError:
-                assert process.poll() is None, (tmp_path / "logs/error.log").read_text()
-                time.sleep(0.05)
-        yield https_port
-    finally:
-        process.terminate()
-        process.wait(10)
-
-
 def https_get(port: int, path: str, cookie: str = "") -> tuple[int, dict, bytes]:
     """A blocking GET through nginx (run it in an executor: the app answers on this test's loop)."""
     context = ssl.create_default_context()
@@ -240,7 +181,7 @@ def https_get(port: int, path: str, cookie: str = "") -> tuple[int, dict, bytes]
     context.verify_mode = ssl.CERT_NONE  # the throw-away self-signed certificate
     conn = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=10)
     try:
-        conn.request("GET", path, headers={"Host": "ihome.example.com", **({"Cookie": cookie} if cookie else {})})
+        conn.request("GET", path, headers={"Host": HOST, **({"Cookie": cookie} if cookie else {})})
         response = conn.getresponse()
         return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
     finally:
@@ -254,7 +195,7 @@ class TestBehindNginx:
     def settings(self, base_settings):
         return base_settings.replace(media_accel_redirect="/_media/")
 
-    @pytest.mark.skipif(not (NGINX and OPENSSL), reason="nginx and openssl are not installed")
+    @needs_nginx
     @pytest.mark.gen_test(timeout=60)
     async def test_public_private_and_internal(self, app, owner, new_client, http_port, tmp_path):
         client, user = owner
@@ -265,7 +206,7 @@ class TestBehindNginx:
         await app.db.execute("UPDATE houses SET status = 'online' WHERE id = %s", other["id"])
         cookie = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
         loop = asyncio.get_running_loop()
-        with shipped_nginx(tmp_path, http_port, app.config.media_dir) as port:
+        with shipped_nginx(tmp_path, http_port, app.config.media_dir) as (_, port):
             status, headers, body = await loop.run_in_executor(None, https_get, port, app.images.url(public_key_))
             assert status == 200 and body == app.images.path(public_key_).read_bytes()
             assert headers["content-type"] == "image/jpeg"
