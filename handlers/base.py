@@ -253,8 +253,7 @@ class BaseHandler(tornado.web.RequestHandler):
         if key is None:
             return False
         if html is None:
-            if user is None:
-                self._page_key = key
+            self._page_key = key  # render_page renders it as an anonymous visitor sees it
             return False
         if user is not None:
             html = self.splice_user_parts(html)
@@ -281,20 +280,32 @@ class BaseHandler(tornado.web.RequestHandler):
 
     async def render_page(self, template_name: str, **kwargs: Any) -> None:
         """:meth:`render`, keeping the HTML in the page cache first when :meth:`cached_page`
-        missed and the response qualifies (status 200, no flash shown, no cookie set)."""
+        missed and the response qualifies (status 200, no flash shown, no cookie set).
+
+        For a logged-in visitor the page is rendered as an anonymous visitor sees it
+        (that is what is kept), then their header parts are spliced in, as on a hit:
+        a site visited mostly by members keeps its pages cached too."""
         key, self._page_key = self._page_key, None
         if key is None:
             self.render(template_name, **kwargs)
             return
+        user = self._user
         self._held = []
+        self._user = self.current_user = None  # current_user: Tornado memoises it
         try:
             self.render(template_name, **kwargs)  # its finish() is held: see finish
         finally:
             held, self._held = self._held, None
-        html = held[0] if held else None
-        if (isinstance(html, bytes) and self.get_status() == 200 and not self._flashed
-                and not getattr(self, "_new_cookie", None)):
-            await self.cache.page_store(key, html.decode())
+            self._user = self.current_user = user
+        html = held[0].decode() if held and isinstance(held[0], bytes) else None
+        if html is not None and self.get_status() == 200 and not self._flashed \
+                and not getattr(self, "_new_cookie", None):
+            await self.cache.page_store(key, html)
+        if html is not None and user is not None:
+            html = self.splice_user_parts(html)
+            if html is None:  # no markers in this page: render it for the visitor after all
+                self.render(template_name, **kwargs)
+                return
         self.finish(html)
 
     _held: list | None = None  # while render_page renders: the page render() finished with

@@ -34,9 +34,9 @@ class ListingBase(BaseHandler):
         return await self.cache.get_or_load(cache_keys.AREAS_KEY, lambda: areas_model.featured_areas(self.db))
 
     async def facility_choices(self) -> list[dict]:
-        """The facility catalogue, cached: [{id, name, icon}]."""
-        return await self.cache.get_or_load(cache_keys.FACILITIES_KEY,
-                                            lambda: areas_model.all_facilities(self.db))
+        """The facility catalogue, cached (and memoised in the process): [{id, name, icon}]."""
+        return await self.cache.get_reference(cache_keys.FACILITIES_KEY,
+                                              lambda: areas_model.all_facilities(self.db))
 
     async def house_page_data(self, house_id: int) -> dict | None:
         """Everything the listing page shows that is the same for every visitor, cached.

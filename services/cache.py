@@ -127,6 +127,8 @@ class Cache:
         self.ttl = ttl
         self.page_ttl = max(1, min(page_ttl, ttl))  # a page is never kept longer than its data
         self._page_script = redis.register_script(_PAGE_LOOKUP)
+        # Reference data memoised in this process: key -> (valid until, monotonic s; value).
+        self._local: dict[str, tuple[float, Any]] = {}
         self.page_hits = 0  # pages served from Redis (tests and logs)
         # Single flight (see the module docstring): seconds a value may be served stale while one
         # request rebuilds it; the fraction lifetimes are shortened by at random; how long the
@@ -194,6 +196,18 @@ class Cache:
             if self._flights.get(key) is flight:
                 del self._flights[key]
         return json.loads(encoded)
+
+    async def get_reference(self, key: str, loader: Callable[[], Awaitable[Any]], local_ttl: float = 60.0) -> Any:
+        """:meth:`get_or_load` for reference data that only seeding changes (the facility
+        catalogue), memoised in this process for *local_ttl* seconds on top: no Redis round
+        trip per request. :meth:`invalidate_reference` clears this process's memo at once;
+        other processes see a change within *local_ttl*. Callers must not modify the value."""
+        memo = self._local.get(key)
+        if memo is not None and time.monotonic() < memo[0]:
+            return memo[1]
+        value = await self.get_or_load(key, loader)
+        self._local[key] = (time.monotonic() + local_ttl, value)
+        return value
 
     async def _load(self, key: str | None, loader: Callable[[], Awaitable[Any]]) -> str:
         """Run *loader* (counted in ``rebuilds``); its value as JSON text, as a hit would return it."""
@@ -393,4 +407,5 @@ class Cache:
 
     async def invalidate_reference(self) -> None:
         """Drop cached areas and facilities (after seeding)."""
+        self._local.clear()
         await self.redis.delete(AREAS_KEY, FACILITIES_KEY)

@@ -118,14 +118,17 @@ async def test_a_booking_with_dates_refreshes_the_calendar_and_dated_searches(ap
 
 
 @pytest.mark.gen_test
-async def test_no_page_is_kept_for_a_logged_in_visitor(app, client, new_client, login):
+async def test_no_page_rendered_for_a_member_is_kept(app, client, new_client, login):
     member, user = await logged_in(new_client(), app, login)
     for path in PUBLIC_PAGES:
         assert user["name"] in text(await member.get(path))
-    assert await page_keys(app) == []
-    # Once an anonymous visitor has filled the cache, the member gets it with their own header…
+    # What a member's visit keeps is the page as anonymous visitors get it: nothing of theirs.
+    kept = [await app.redis.get(key) for key in await page_keys(app)]
+    assert len(kept) == len(PUBLIC_PAGES)
+    for html in kept:
+        assert user["name"] not in html and 'name="_xsrf"' not in html and 'href="/login"' in html
+    # The member gets the cached page with their own header…
     for path in PUBLIC_PAGES:
-        await client.get(path)
         first, second, hits = await fetch_twice(app, member, path)
         # The spliced page is the page as rendered for them (the XSRF token is masked anew each time).
         assert hits == 1 and without_token(text(second)) == without_token(text(first))
@@ -137,6 +140,13 @@ async def test_no_page_is_kept_for_a_logged_in_visitor(app, client, new_client, 
     for path in PUBLIC_PAGES:
         anonymous = text(await client.get(path))
         assert user["name"] not in anonymous and 'href="/login"' in anonymous and 'name="_xsrf"' not in anonymous
+    # The spliced page is exactly the page rendered for the member without the cache.
+    spliced = {path: without_token(text(await member.get(path))) for path in PUBLIC_PAGES}
+    app.cache._failed("test", RuntimeError("cache paused by the test"))
+    hits = app.cache.page_hits
+    for path in PUBLIC_PAGES:
+        assert without_token(text(await member.get(path))) == spliced[path], path
+    assert app.cache.page_hits == hits
 
 
 def with_flash(app, client, message: str) -> None:
