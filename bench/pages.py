@@ -284,7 +284,9 @@ def main() -> int:
                    IHOME_BCRYPT_ROUNDS="12", IHOME_IPLOOKUP_URL="http://127.0.0.1:9/{ip}",
                    IHOME_LIMIT_LOGIN_PER_IP="0", IHOME_LIMIT_LOGIN_PER_MOBILE="0")
         py = sys.executable
-        app = start([py, "server.py", f"--port={ports['app']}"], env, workdir / "app.log", stack)
+        # As in production (nginx keeps the access log) and as the baselines: no line per request.
+        app = start([py, "server.py", f"--port={ports['app']}", "--access_log=false"], env, workdir / "app.log",
+                    stack)
         hello = start([py, "bench/baselines.py", "hello", f"--port={ports['hello']}"], env,
                       workdir / "hello.log", stack)
         floor = start([py, "bench/baselines.py", "floor", f"--port={ports['floor']}",
