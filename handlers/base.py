@@ -105,7 +105,7 @@ class BaseHandler(tornado.web.RequestHandler):
     # snapshot. Everywhere else (writes, private pages, forms, admin) the user is read from
     # MariaDB, so permissions and verification are decided on current data.
     user_snapshot_ok = False
-    # Set by cached_page on a miss: finish() stores the response's HTML there when it may.
+    # Set by cached_page on a miss: render_page keeps the page's HTML under it when it may.
     _page_key: str | None = None
     _flashed = False  # a flash was rendered into this response
 
