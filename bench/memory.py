@@ -40,13 +40,11 @@ import secrets
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import zlib
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -61,6 +59,7 @@ from config import test_settings  # noqa: E402
 from models import houses as houses_model  # noqa: E402
 from services.images import PHOTO_MAX_DECODED_BYTES  # noqa: E402
 from tests.utils.client import Client, encode_multipart  # noqa: E402
+from tests.utils.images import zero_png  # noqa: E402
 from tests.utils.testdb import throwaway_database  # noqa: E402
 
 MB = 1024 * 1024
@@ -137,22 +136,10 @@ def noise_jpeg(max_bytes: int) -> bytes:
         w, h = int(w * 0.97), int(h * 0.97)
 
 
-def plain_png(width: int, height: int, channels: int = 3) -> bytes:
-    """A valid 8-bit PNG (grey, RGB or RGBA by *channels*) of zero pixels: tiny file, big picture."""
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-    color_type = {1: 0, 3: 2, 4: 6}[channels]
-    row = b"\x00" * (1 + width * channels)
-    comp = zlib.compressobj(9)
-    idat = b"".join(comp.compress(row) for _ in range(height)) + comp.flush()
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, color_type, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
-
-
 def limit_png() -> bytes:
     """An RGB PNG just under the listing photo's decoded-bytes limit."""
     side = int((PHOTO_MAX_DECODED_BYTES / 3) ** 0.5) - 8
-    return plain_png(side, side)
+    return zero_png(side, side)
 
 
 # -- clients ------------------------------------------------------------------------
@@ -255,7 +242,7 @@ async def run(settings, env: dict, clients_n: int, settle: float) -> int:
         print("making payloads ...", flush=True)
         jpeg = noise_jpeg(settings.upload_max_bytes)
         png = limit_png()
-        bomb = plain_png(6300, 6300)
+        bomb = zero_png(6300, 6300)
         print(f"server pid {proc.pid} on {base_url}; {clients_n} concurrent clients per phase; "
               f"decode slots per process = cpu count = {os.cpu_count()}")
         print(f"payloads: upload = 10 x {len(jpeg) / MB:.2f} MB noise JPEG "
@@ -285,7 +272,7 @@ async def run(settings, env: dict, clients_n: int, settle: float) -> int:
             ok_peak = r["peak"] < PEAK_TARGET
             ok_after = r["under_at"] is not None
             failed += (not ok_peak) + (not ok_after)
-            print(f"{name:<13} {str(r["codes"]):<28} {r['took']:6.1f}s  {mb(r['peak'])} {r['peak'] / idle:6.2f}x  "
+            print(f"{name:<13} {str(r['codes']):<28} {r['took']:6.1f}s  {mb(r['peak'])} {r['peak'] / idle:6.2f}x  "
                   f"{mb(r['after'])} {r['after'] / idle:6.2f}x  "
                   f"{(str(r['under_at']) + ' s') if ok_after else 'NO'}"
                   f"{'' if ok_peak else '   PEAK OVER 400 MB'}", flush=True)

@@ -9,7 +9,6 @@ import re
 import struct
 import threading
 import warnings
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -17,7 +16,7 @@ from PIL import ExifTags, Image, ImageCms, ImageFile
 
 from services import images
 from services.images import ImageError, ImageStore, StoredImage, make_demo_photo
-from tests.utils.images import encode, files_under
+from tests.utils.images import encode, files_under, zero_png
 
 
 # -- helpers -----------------------------------------------------------------
@@ -41,16 +40,7 @@ def open_stored(store: ImageStore, stored: StoredImage, size: str) -> Image.Imag
 
 def bomb_png(width: int, height: int) -> bytes:
     """A valid 1-bit PNG of width x height pixels, all black, a few KB big."""
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        crc = zlib.crc32(kind + body)
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
-
-    row = b"\x00" * (1 + (width + 7) // 8)  # filter byte + packed pixels
-    comp = zlib.compressobj(9)
-    idat = b"".join(comp.compress(row) for _ in range(height)) + comp.flush()
-    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    return zero_png(width, height, color_type=0, bit_depth=1)
 
 
 @pytest.fixture

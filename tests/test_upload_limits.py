@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-import struct
 import threading
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -25,7 +23,7 @@ from services import images as images_module
 from services.images import ImageError, ImageStore
 from tests.utils.client import encode_multipart, json_body, logged_in, text
 from tests.utils.factories import make_house, make_user
-from tests.utils.images import encode, jpeg_bytes, media_files, png_bytes
+from tests.utils.images import encode, jpeg_bytes, media_files, png_bytes, zero_png
 from tests.utils.pages import field_error
 
 SIXTY_MB = 60 * 1024 * 1024
@@ -35,20 +33,6 @@ SIXTY_MB = 60 * 1024 * 1024
 def owner_client(app, client, login, io_loop):
     """(client, user): a logged-in, verified landlord."""
     return io_loop.run_sync(lambda: logged_in(client, app, login))
-
-
-def bomb_png(width: int, height: int, color_type: int = 2) -> bytes:
-    """A valid PNG of width x height pixels (RGB by default), all zero, a few KB to a few hundred KB."""
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    channels = {0: 1, 2: 3, 6: 4}[color_type]
-    row = b"\x00" * (1 + width * channels)
-    comp = zlib.compressobj(9)
-    idat = b"".join(comp.compress(row) for _ in range(height)) + comp.flush()
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, color_type, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
 def cookie_header(client) -> str:
@@ -242,7 +226,7 @@ def pixel_loads(monkeypatch):
 @pytest.mark.gen_test
 async def test_bomb_avatar_is_refused_from_its_header(app, owner_client, pixel_loads):
     client, user = owner_client
-    bomb = bomb_png(6300, 6300)
+    bomb = zero_png(6300, 6300)
     assert len(bomb) < 200_000  # about 40 KB once... a small file, a 119 MB picture
     response = await client.post("/profile/avatar", files=[("avatar", "bomb.png", bomb, "image/png")])
     assert response.code == 400
@@ -253,10 +237,10 @@ async def test_bomb_avatar_is_refused_from_its_header(app, owner_client, pixel_l
 
 def test_decoded_bytes_limits(tmp_path, pixel_loads):
     store = ImageStore(tmp_path)
-    big_png = bomb_png(5000, 5000)  # 25 M px, under the pixel limit; 75 MB as RGB
+    big_png = zero_png(5000, 5000)  # 25 M px, under the pixel limit; 75 MB as RGB
     with pytest.raises(ImageError, match="尺寸过大"):
         asyncio.run(store.save(big_png))
-    medium_png = bomb_png(3200, 2800)  # 26.9 MB as RGB: a listing photo, not an avatar
+    medium_png = zero_png(3200, 2800)  # 26.9 MB as RGB: a listing photo, not an avatar
     with pytest.raises(ImageError, match="尺寸过大"):
         asyncio.run(store.save(medium_png, square=True))
     assert pixel_loads == []

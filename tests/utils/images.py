@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 from pathlib import Path
 
 from PIL import Image
@@ -33,3 +35,19 @@ def files_under(path: Path) -> list[Path]:
 def media_files(app) -> list[Path]:
     """Every file in the app's media directory, sorted."""
     return files_under(app.config.media_dir)
+
+
+def zero_png(width: int, height: int, *, color_type: int = 2, bit_depth: int = 8) -> bytes:
+    """A valid PNG of *width* x *height* all-zero pixels: a file of a few KB to a few hundred KB
+    whose picture may be huge (a decompression bomb). *color_type*: 0 grey, 2 RGB, 6 RGBA;
+    *bit_depth*: 1 or 8 (1 only for grey)."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    channels = {0: 1, 2: 3, 6: 4}[color_type]
+    row = b"\x00" * (1 + (width * channels * bit_depth + 7) // 8)  # filter byte + packed pixels
+    comp = zlib.compressobj(9)
+    idat = b"".join(comp.compress(row) for _ in range(height)) + comp.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
