@@ -23,7 +23,7 @@ import tornado.web
 from tornado.options import define, options
 
 import config
-from handlers import api, auth, houses, security, ui_modules
+from handlers import api, auth, hosting, houses, security, ui_modules
 from handlers import orders
 from handlers import admin
 from handlers import profile
@@ -65,16 +65,16 @@ def routes() -> list:
         (r"/logout", auth.LogoutHandler),
         # listings
         (r"/houses", houses.SearchHandler),
-        (r"/houses/new", houses.HouseNewHandler),
+        (r"/houses/new", hosting.HouseNewHandler),
         (rf"/houses/{ID}", houses.HouseDetailHandler),
-        (rf"/houses/{ID}/edit", houses.HouseEditHandler),
-        (rf"/houses/{ID}/delete", houses.HouseDeleteHandler),
-        (rf"/houses/{ID}/images", houses.HouseImagesHandler),
-        (rf"/houses/{ID}/images/{ID}/delete", houses.HouseImageDeleteHandler),
-        (rf"/houses/{ID}/images/{ID}/cover", houses.HouseImageCoverHandler),
-        (r"/my/houses", houses.MyHousesHandler),
+        (rf"/houses/{ID}/edit", hosting.HouseEditHandler),
+        (rf"/houses/{ID}/delete", hosting.HouseDeleteHandler),
+        (rf"/houses/{ID}/images", hosting.HouseImagesHandler),
+        (rf"/houses/{ID}/images/{ID}/delete", hosting.HouseImageDeleteHandler),
+        (rf"/houses/{ID}/images/{ID}/cover", hosting.HouseImageCoverHandler),
+        (r"/my/houses", hosting.MyHousesHandler),
         # orders (bookings)
-        (rf"/houses/{ID}/book", orders.BookHandler),
+        (rf"/houses/{ID}/book", houses.BookHandler),
         (r"/my/orders", orders.MyOrdersHandler),
         (rf"/orders/{ID}", orders.OrderHandler),
         (rf"/orders/{ID}/(accept|reject|cancel|review)", orders.OrderActionHandler),

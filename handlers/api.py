@@ -11,7 +11,7 @@ import re
 
 from handlers.base import PageError
 from handlers.houses import ListingBase, match_site_city, parse_search
-from handlers.orders import add_months
+from handlers.display import add_months
 from models import houses, orders
 
 

@@ -1,5 +1,4 @@
-"""Bookings and orders: book a stay, the order page, "my orders", the order actions,
-and the listing page's booking form, availability calendar and reviews.
+"""Order pages: the order, "my orders", and the order actions (accept, reject, cancel, review).
 
 Dates are the server's local calendar days (``datetime.date.today()``), the same
 clock the search form uses. Stays are half-open ``[check_in, check_out)``.
@@ -7,137 +6,21 @@ clock the search form uses. Stays are half-open ``[check_in, check_out)``.
 
 from __future__ import annotations
 
-import calendar
 import datetime
 
 import tornado.web
 
 from handlers.base import BaseHandler, PageError, page_number, safe_next
-from handlers.houses import HouseDetailHandler
-from models import orders, reviews
-from services.house_form import fen_to_yuan
+from handlers.display import public_name
+from models import orders
 
 PER_PAGE = 20
 MAX_PAGE = 500
-CALENDAR_MONTHS = 3
 COMMENT_MAX = 500
 REASON_MAX = 255  # orders.reject_reason is VARCHAR(255)
 ROLES = {"guest": "我的预订", "landlord": "客户订单"}
 FLASHES = {"accept": "已接单，房客会看到订单已确认", "reject": "已拒绝该订单，日期已重新开放",
            "cancel": "订单已取消，日期已释放", "review": "感谢你的评价！"}
-
-
-def add_months(day: datetime.date, months: int) -> datetime.date:
-    """The first day of the month *months* after *day*'s month."""
-    index = day.year * 12 + day.month - 1 + months
-    return datetime.date(index // 12, index % 12 + 1, 1)
-
-
-def calendar_months(first: datetime.date, count: int, booked: set[datetime.date],
-                    today: datetime.date) -> list[dict]:
-    """*count* months from *first*'s month, for templates/houses/calendar.html.
-
-    Each month is {"key": "YYYY-MM", "title": "2025年5月", "weeks": [[day or None] × 7]}
-    with weeks starting on Monday; a day is {"day": 12, "date": "YYYY-MM-DD",
-    "state": "past" | "booked" | "free"}.
-    """
-    months = []
-    cal = calendar.Calendar(firstweekday=0)
-    for i in range(count):
-        start = add_months(first, i)
-        weeks = []
-        for week in cal.monthdatescalendar(start.year, start.month):
-            cells = []
-            for day in week:
-                if day.month != start.month:
-                    cells.append(None)
-                    continue
-                state = "booked" if day in booked else "past" if day < today else "free"
-                cells.append({"day": day.day, "date": day.isoformat(), "state": state})
-            weeks.append(cells)
-        months.append({"key": f"{start.year:04d}-{start.month:02d}",
-                       "title": f"{start.year}年{start.month}月", "weeks": weeks})
-    return months
-
-
-def public_name(name: str) -> str:
-    """A user's name as strangers see it: a name that is still the mobile number
-    (the default at sign-up) shows as 139****0001."""
-    if len(name) == 11 and name.isdigit():
-        return f"{name[:3]}****{name[7:]}"
-    return name
-
-
-async def listing_extra(handler: HouseDetailHandler, house: dict) -> dict:
-    """The listing page's booking parts for HouseDetailHandler.detail_extra.
-
-    Sidebar: the booking form (with the handler's ``booking_form`` / ``booking_errors``
-    after a refused booking). Sections: the availability calendar of this month and
-    the next two, and the reviews with their average rating. Read per request: the
-    rows are small, indexed look-ups and must be exact right after a booking.
-    """
-    today = datetime.date.today()
-    first = today.replace(day=1)
-    booked = set(await orders.booked_nights(handler.db, house["id"], first, add_months(first, CALENDAR_MONTHS)))
-    user = handler.current_user
-    if user and user.id == house["owner_id"]:
-        blocker = "这是你自己的房源，不能预订"
-    elif house["status"] != "online" or not house.get("owner_active", 1):
-        blocker = "该房源当前未上线，暂不接受预订"
-    else:
-        blocker = None
-    return {
-        "sidebar": [("houses/booking_sidebar.html", {
-            "booking": handler.booking_form, "booking_errors": handler.booking_errors,
-            "blocker": blocker, "today": today.isoformat()})],
-        "sections": [
-            ("houses/calendar.html", {"months": calendar_months(first, CALENDAR_MONTHS, booked, today)}),
-            ("houses/reviews.html", {"reviews": await reviews.for_house(handler.db, house["id"]),
-                                     "summary": await reviews.summary(handler.db, house["id"]),
-                                     "public_name": public_name}),
-        ],
-    }
-
-
-def parse_day(raw: str, field: str, missing: str) -> datetime.date:
-    """A YYYY-MM-DD form value; raises BookingRefused (400) naming *field*."""
-    if not raw:
-        raise orders.BookingRefused(400, missing, field)
-    try:
-        return datetime.date.fromisoformat(raw)
-    except ValueError:
-        raise orders.BookingRefused(400, "日期格式应为 YYYY-MM-DD", field) from None
-
-
-class BookHandler(HouseDetailHandler):
-    """POST /houses/<id>/book (``sd``, ``ed`` as YYYY-MM-DD) → 302 to /orders/<order_id>.
-
-    A refused booking gets a 4xx: a date problem shows the listing page again with
-    the message next to the booking form; any other rule (not logged in, listing
-    offline, own listing) gets the error page with its message.
-    """
-
-    async def post(self, house_id: str) -> None:
-        if not self.current_user:
-            raise PageError(403, "请先登录再预订")
-        sd, ed = self.arg("sd", 20), self.arg("ed", 20)
-        try:
-            check_in = parse_day(sd, "sd", "请选择入住日期")
-            check_out = parse_day(ed, "ed", "请选择离开日期")
-            booked = await orders.book(self.db, self.current_user.id, int(house_id), check_in, check_out,
-                                       datetime.date.today())
-        except orders.BookingRefused as exc:
-            if exc.field is None:
-                raise PageError(exc.status, exc.message)
-            self.booking_form = {"sd": sd, "ed": ed}
-            self.booking_errors = {exc.field: exc.message}
-            self.set_status(exc.status)
-            await self.get(house_id)
-            return
-        # A booking changes only which nights are free: dated searches, not the card or page.
-        await self.cache.invalidate_availability(int(house_id))
-        self.flash(f"预订已提交：{booked.nights} 晚，共 ¥{fen_to_yuan(booked.amount_fen)}，等待房东确认")
-        self.redirect(f"/orders/{booked.order_id}")
 
 
 class OrderBase(BaseHandler):

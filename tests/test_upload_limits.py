@@ -129,7 +129,7 @@ async def test_declared_size_over_the_upload_cap_gets_413_at_once(app, owner_cli
     client, user = owner_client
     house = await make_house(app, user)
     token = await client.xsrf_token()
-    cap = server.houses.HouseImagesHandler.max_files * app.images.max_bytes
+    cap = server.hosting.HouseImagesHandler.max_files * app.images.max_bytes
     status, raw = await raw_post(http_port, f"/houses/{house['id']}/images", {
         "Content-Type": "multipart/form-data; boundary=xyz", "Content-Length": str(cap + 1024 * 1024),
         "Cookie": cookie_header(client), "X-XSRFToken": token}, b"--xyz\r\n")
@@ -187,7 +187,7 @@ async def test_script_upload_with_header_token_answers_json(app, owner_client):
 async def test_too_many_files_in_one_upload(app, owner_client):
     client, user = owner_client
     house = await make_house(app, user)
-    n = server.houses.HouseImagesHandler.max_files + 1
+    n = server.hosting.HouseImagesHandler.max_files + 1
     response = await client.post(f"/houses/{house['id']}/images",
                                  files=[("image", f"{i}.jpg", jpeg_bytes((64, 64)), "image/jpeg") for i in range(n)],
                                  headers={"Accept": "application/json"})
