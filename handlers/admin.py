@@ -274,7 +274,7 @@ class AdminUserActiveHandler(AdminBase):
     """POST /admin/users/<id>/(disable|enable), optional ``reason``.
 
     Disabling revokes every session of the account, hides its listings from the
-    public (models.houses.PUBLIC requires an active owner) and blocks its login.
+    public (models.search.PUBLIC requires an active owner) and blocks its login.
     An admin cannot disable their own account.
     """
 

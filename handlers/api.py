@@ -12,7 +12,7 @@ import re
 from handlers.base import PageError
 from handlers.houses import ListingBase, match_site_city, parse_search
 from handlers.display import add_months
-from models import houses, orders
+from models import houses, orders, search
 
 
 class ApiHandler(ListingBase):
@@ -33,7 +33,7 @@ class AreasApiHandler(ApiHandler):
 class HousesApiHandler(ApiHandler):
     """GET /api/v1/houses?<search parameters> → {"total": N, "total_capped": bool, "page": P, "houses": [card]}.
 
-    Prices are in fen. The count stops at models.houses.COUNT_CAP: beyond it ``total``
+    Prices are in fen. The count stops at models.search.COUNT_CAP: beyond it ``total``
     is COUNT_CAP and ``total_capped`` is true ("more than N").
     """
 
@@ -43,7 +43,7 @@ class HousesApiHandler(ApiHandler):
         if errors:
             raise PageError(400, "；".join(f"{k}: {v}" for k, v in errors.items()))
         rows, total = await self.cached_search(filters)
-        self.finish({"total": min(total, houses.COUNT_CAP), "total_capped": total > houses.COUNT_CAP,
+        self.finish({"total": min(total, search.COUNT_CAP), "total_capped": total > search.COUNT_CAP,
                      "page": filters.page, "houses": rows})
 
 

@@ -13,7 +13,7 @@ import urllib.parse
 from handlers.base import BaseHandler, PageError, page_number, small_int
 from handlers.display import CALENDAR_MONTHS, add_months, calendar_months, public_name
 from models import areas as areas_model
-from models import houses, orders, reviews
+from models import houses, orders, reviews, search
 from services import cache as cache_keys
 from services.house_form import fen_to_yuan, parse_yuan
 
@@ -50,15 +50,15 @@ class ListingBase(BaseHandler):
                     "images": await houses.images(self.db, house_id)}
         return await self.cache.get_or_load(cache_keys.house_key(house_id), load)
 
-    async def cached_search(self, filters: houses.SearchFilters) -> tuple[list[dict], int]:
+    async def cached_search(self, filters: search.SearchFilters) -> tuple[list[dict], int]:
         """(cards of the requested page, total) for validated *filters*, cached under
         the current search generation (any listing write makes every result fresh; a
-        booking only those with dates). total is capped: above houses.COUNT_CAP it is
+        booking only those with dates). total is capped: above search.COUNT_CAP it is
         COUNT_CAP + 1, meaning "more"."""
         key = await self.cache.search_key(filters.normalised(), dated=filters.check_in is not None)
 
         async def load():
-            found, count = await houses.search(self.db, filters)
+            found, count = await search.search(self.db, filters)
             return {"rows": found, "total": count}
         result = await self.cache.get_or_load(key, load)
         return result["rows"], result["total"]
@@ -96,8 +96,8 @@ class HomeHandler(ListingBase):
             return
 
         async def load():
-            return {"top": await houses.public_cards(self.db, "booking", HOME_TOP),
-                    "latest": await houses.public_cards(self.db, "new", HOME_LATEST)}
+            return {"top": await search.public_cards(self.db, "booking", HOME_TOP),
+                    "latest": await search.public_cards(self.db, "new", HOME_LATEST)}
         data = await self.cache.get_or_load(cache_keys.HOME_KEY, load)
         await self.render_page("index.html", top=data["top"], latest=data["latest"],
                                areas=await self.area_choices(), visitor_city=city)
@@ -143,7 +143,7 @@ def match_site_city(location, areas: list[dict]) -> str | None:
     return next((city for city in cities if city.startswith(name.removesuffix("市"))), None)
 
 
-def parse_search(handler: BaseHandler, known_facilities: set[int]) -> tuple[houses.SearchFilters, dict[str, str]]:
+def parse_search(handler: BaseHandler, known_facilities: set[int]) -> tuple[search.SearchFilters, dict[str, str]]:
     """Validate the search query string; returns (filters, errors by field).
 
     Dates are YYYY-MM-DD, both or neither, check-in today or later, check-out after it;
@@ -199,16 +199,16 @@ def parse_search(handler: BaseHandler, known_facilities: set[int]) -> tuple[hous
             facility_ids.append(int(raw))
     values["facility_ids"] = tuple(sorted(set(facility_ids)))
     sort = handler.arg("sort", 20)
-    values["sort"] = sort if sort in houses.SORTS else "new"
+    values["sort"] = sort if sort in search.SORTS else "new"
     values["page"] = page_number(handler.arg("page", 10), MAX_PAGE)
-    return houses.SearchFilters(**values), errors
+    return search.SearchFilters(**values), errors
 
 
 # The search parameters in the order the search form sends them (the pager adds page last).
 SEARCH_PARAMS = ("area_id", "sd", "ed", "price_min", "price_max", "capacity", "facility", "sort", "page")
 
 
-def canonical_search_query(query: str, filters: houses.SearchFilters) -> bool:
+def canonical_search_query(query: str, filters: search.SearchFilters) -> bool:
     """True when the raw *query* string is one the search page may be cached under: only
     known parameters, in the form's order, each once (``facility`` ascending), every
     non-empty value exactly as the validated *filters* would write it. The rendered page
@@ -260,8 +260,8 @@ class SearchHandler(ListingBase):
         else:
             self.set_status(400)
         # The count stops at COUNT_CAP ("more" beyond it), and no page past MAX_PAGE is served.
-        more = total > houses.COUNT_CAP
-        total = min(total, houses.COUNT_CAP)
+        more = total > search.COUNT_CAP
+        total = min(total, search.COUNT_CAP)
         pages = max(1, min(MAX_PAGE, -(-total // filters.per_page)))
         areas = await self.area_choices()
         if filters.area_id is not None and all(a["id"] != filters.area_id for a in areas):

@@ -8,7 +8,7 @@ import tornado.web
 class HouseCard(tornado.web.UIModule):
     """A listing card for grids: ``{% module HouseCard(card) %}``.
 
-    *card* is a row of models.houses.CARD_COLUMNS (price in fen). With
+    *card* is a row of models.search.CARD_COLUMNS (price in fen). With
     ``show_status`` the card shows the listing's status badge (owner pages).
     """
 

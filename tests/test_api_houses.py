@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from models import houses as houses_model
+from models import search as search_model
 from tests.utils.client import json_body
 from tests.utils.factories import make_house, make_user
 
@@ -22,7 +22,7 @@ async def test_api_total_is_exact_below_the_cap(app, client):
 @pytest.mark.gen_test
 async def test_api_total_above_the_cap_says_more(app, client, monkeypatch):
     # A cap of 2 stands in for the real one (thousands of listings) so the test stays small.
-    monkeypatch.setattr(houses_model, "COUNT_CAP", 2)
+    monkeypatch.setattr(search_model, "COUNT_CAP", 2)
     owner = await make_user(app)
     for i in range(3):
         await make_house(app, owner, title=f"房源{i}")

@@ -17,7 +17,7 @@ import tornado.web
 
 from handlers.base import FLASH_COOKIE
 from handlers.houses import canonical_search_query, parse_search
-from models import houses as houses_model
+from models import search as search_model
 from tests.utils.client import logged_in, text
 from tests.utils.dates import iso
 from tests.utils.factories import house_form, make_house, make_user
@@ -208,5 +208,5 @@ def test_only_canonical_search_queries_name_a_cached_page(query, cacheable):
 
     filters, errors = parse_search(Args(query), {1, 2, 3})
     assert not errors
-    assert isinstance(filters, houses_model.SearchFilters)
+    assert isinstance(filters, search_model.SearchFilters)
     assert canonical_search_query(query, filters) is cacheable

@@ -1,5 +1,5 @@
 """The search pager: previous/next and a window of pages, never a link per page; a count
-capped at houses.COUNT_CAP shows as "N+"."""
+capped at search.COUNT_CAP shows as "N+"."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import re
 import pytest
 
 from handlers.houses import page_window
-from models import houses
+from models import search as search_model
 from tests.utils.client import text
 from tests.utils.factories import make_house, make_user
 
@@ -66,7 +66,7 @@ async def test_pager_shows_a_window_and_keeps_the_filters(app, client, many):
 
 @pytest.mark.gen_test
 async def test_count_beyond_the_cap_shows_plus(app, client, many, monkeypatch):
-    monkeypatch.setattr(houses, "COUNT_CAP", 24)  # the real cap is 6,000 listings
+    monkeypatch.setattr(search_model, "COUNT_CAP", 24)  # the real cap is 6,000 listings
     await many(30)
     body = text(await client.get("/houses"))
     assert re.search(r'<span id="result-total">24</span>\+ 套房源', body)

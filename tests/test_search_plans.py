@@ -20,9 +20,9 @@ import pytest
 
 from config import test_settings
 from models import areas as areas_model
-from models import houses
 from models.db import create_database
-from models.houses import COUNT_CAP, SORTS, SearchFilters
+from models import search
+from models.search import COUNT_CAP, SORTS, SearchFilters
 from models.seed_scale import seed_scale
 from tests.utils import testdb
 
@@ -111,13 +111,13 @@ def _sorts(plan: list[dict]) -> list[dict]:
 
 
 def _page_sql(f: SearchFilters) -> tuple[str, list]:
-    base, args = houses.search_sql(f)
+    base, args = search.search_sql(f)
     return f"SELECT h.id {base} ORDER BY {SORTS[f.sort]} LIMIT %s OFFSET %s", [
         *args, f.per_page, (f.page - 1) * f.per_page]
 
 
 def _count_sql(f: SearchFilters) -> tuple[str, list]:
-    base, args = houses.search_sql(f, ordered=False)
+    base, args = search.search_sql(f, ordered=False)
     return f"SELECT COUNT(*) FROM (SELECT 1 {base} LIMIT %s) capped", [*args, COUNT_CAP + 1]
 
 
@@ -142,16 +142,16 @@ def test_search_count_uses_indexes(big_db, case):
 @pytest.mark.parametrize("order", ["booking", "new"])
 def test_home_queries_read_an_index_in_order(big_db, order):
     settings, _ = big_db
-    plan = _explain(settings, houses.public_ids_sql(order), [12])
+    plan = _explain(settings, search.public_ids_sql(order), [12])
     assert len(plan) == 1 and plan[0]["key"], plan
     assert _full_scans(plan) == [] and _sorts(plan) == [], plan
 
 
 def test_cards_are_primary_key_lookups(big_db):
     settings, _ = big_db
-    ids = _with_db(settings, lambda db: db.query(houses.public_ids_sql("new"), 12))
+    ids = _with_db(settings, lambda db: db.query(search.public_ids_sql("new"), 12))
     marks = ", ".join(["%s"] * len(ids))
-    plan = _explain(settings, f"SELECT {houses.CARD_COLUMNS} FROM houses h JOIN areas a ON a.id = h.area_id "
+    plan = _explain(settings, f"SELECT {search.CARD_COLUMNS} FROM houses h JOIN areas a ON a.id = h.area_id "
                               f"JOIN users u ON u.id = h.owner_id WHERE h.id IN ({marks})", [r["id"] for r in ids])
     assert _full_scans(plan) == [], plan
     assert all(row["rows"] is None or int(row["rows"]) <= 12 for row in plan), plan
@@ -209,7 +209,7 @@ def test_results_match_the_plain_query(big_db, case):
     base, args = _plain_query(f)
 
     async def both(db):
-        rows, total = await houses.search(db, f)
+        rows, total = await search.search(db, f)
         plain_ids = await db.query(f"SELECT h.id {base} ORDER BY {SORTS[f.sort]} LIMIT %s OFFSET %s",
                                    *args, f.per_page, (f.page - 1) * f.per_page)
         plain_total = await db.scalar(f"SELECT COUNT(*) {base}", *args)
