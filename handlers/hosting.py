@@ -51,7 +51,7 @@ class HouseFormBase(ListingBase):
             if await areas_model.get_area(self.db, values["area_id"]) is None:
                 errors["area_id"] = "请选择所在区域"
         raw = {name: self.arg(name) for name in (
-            "title", "description", "price", "area_id", "address", "room_count", "acreage", "unit",
+            "title", "description", "price", "area_id", "address", "neighbourhood", "room_count", "acreage", "unit",
             "capacity", "beds", "deposit", "min_days", "max_days")}
         raw["facility"] = [v for v in map(small_int, self.args("facility")) if v is not None]
         return values, facility_ids, errors, raw

@@ -22,8 +22,17 @@ from models.db import Database, Transaction
 from models.search import CARD_COLUMNS, PUBLIC
 
 # Columns a landlord edits through the form (besides facilities).
-EDITABLE = ("title", "description", "price_fen", "area_id", "address", "room_count", "acreage",
-            "unit", "capacity", "beds", "deposit_fen", "min_days", "max_days")
+EDITABLE = ("title", "description", "price_fen", "area_id", "address", "neighbourhood", "room_count",
+            "acreage", "unit", "capacity", "beds", "deposit_fen", "min_days", "max_days")
+# Editable columns a caller may leave out of *values*, with the value they then get.
+EDITABLE_DEFAULTS = {"neighbourhood": ""}
+
+
+def _value(values: dict, column: str):
+    """*values*[column], or its EDITABLE_DEFAULTS value when left out; KeyError otherwise."""
+    if column in values or column not in EDITABLE_DEFAULTS:
+        return values[column]
+    return EDITABLE_DEFAULTS[column]
 
 
 async def create(tx: Transaction, owner_id: int, values: dict, facility_ids: list[int],
@@ -33,7 +42,7 @@ async def create(tx: Transaction, owner_id: int, values: dict, facility_ids: lis
     marks = ", ".join(["%s"] * len(EDITABLE))
     house_id = await tx.insert(
         f"INSERT INTO houses (owner_id, status, {cols}) VALUES (%s, %s, {marks})",
-        owner_id, status, *[values[c] for c in EDITABLE])
+        owner_id, status, *[_value(values, c) for c in EDITABLE])
     await set_facilities(tx, house_id, facility_ids)
     return house_id
 
@@ -42,7 +51,7 @@ async def update(tx: Transaction, house_id: int, values: dict, facility_ids: lis
     """Overwrite the editable columns and the facility set of *house_id*."""
     assignments = ", ".join(f"{c} = %s" for c in EDITABLE)
     await tx.execute(f"UPDATE houses SET {assignments} WHERE id = %s",
-                     *[values[c] for c in EDITABLE], house_id)
+                     *[_value(values, c) for c in EDITABLE], house_id)
     await set_facilities(tx, house_id, facility_ids)
 
 

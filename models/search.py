@@ -24,7 +24,7 @@ PUBLIC = "h.status = 'online' AND h.owner_active = 1"
 # an exact count walks every match, this bounded one at most COUNT_CAP + 1 index entries.
 COUNT_CAP = 6000
 
-CARD_COLUMNS = ("h.id, h.title, h.price_fen, h.address, h.room_count, h.capacity, h.order_count, "
+CARD_COLUMNS = ("h.id, h.title, h.price_fen, h.address, h.neighbourhood, h.room_count, h.capacity, h.order_count, "
                 "h.status, h.created_at, h.area_id, a.name AS area_name, a.city AS city, "
                 "u.name AS owner_name, u.avatar_key AS owner_avatar_key, "
                 "(SELECT storage_key FROM house_images i WHERE i.id = h.cover_image_id) AS cover_key")

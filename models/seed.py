@@ -447,12 +447,13 @@ async def _insert_demo_listing(db: Database, owner_id: int, listing: DemoListing
     async with db.transaction() as tx:
         house_id = await tx.insert(
             "INSERT INTO houses (owner_id, area_id, title, description, price_fen, address, "
-            "room_count, acreage, unit, capacity, beds, deposit_fen, min_days, max_days, status, "
-            "created_at, updated_at) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 1, %s, 'online', "
+            "neighbourhood, room_count, acreage, unit, capacity, beds, deposit_fen, min_days, max_days, "
+            "status, created_at, updated_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 1, %s, 'online', "
             "NOW() - INTERVAL %s MINUTE, NOW() - INTERVAL %s MINUTE)",
             owner_id, listing.area_id, listing.title, description, listing.price_yuan * 100,
-            listing.address, listing.room_count, listing.acreage, listing.unit, listing.capacity,
+            # The title's first part names the neighbourhood ("三里屯太古里旁"): public, unlike the address.
+            listing.address, listing.title.split(" · ")[0], listing.room_count, listing.acreage, listing.unit, listing.capacity,
             listing.beds, deposit_fen, max_days, age_minutes, age_minutes)
         await tx.executemany(
             "INSERT INTO house_facilities (house_id, facility_id) VALUES (%s, %s)",

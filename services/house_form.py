@@ -72,6 +72,7 @@ def parse_house_form(arg: Callable[[str], str], args: Callable[[str], list[str]]
     text("title", "标题", 1, 64)
     text("description", "描述", 0, 2000)
     text("address", "地址", 1, 255)
+    text("neighbourhood", "位置描述", 0, 64)
     text("unit", "户型", 0, 32)
     text("beds", "床铺", 0, 64)
     try:
