@@ -21,6 +21,7 @@ HOME_TOP = 5
 HOME_LATEST = 12
 MAX_PAGE = 500
 MAX_STAY_NIGHTS = 365
+MAX_GUESTS = 50  # the search's guests filter and the listing form's capacity limit
 
 log = logging.getLogger("ihome.houses")
 
@@ -147,7 +148,8 @@ def parse_search(handler: BaseHandler, known_facilities: set[int]) -> tuple[sear
     """Validate the search query string; returns (filters, errors by field).
 
     Dates are YYYY-MM-DD, both or neither, check-in today or later, check-out after it;
-    prices in yuan; unknown facility ids, sorts and junk parameters are ignored.
+    prices in yuan; ``area_id`` a district's or a whole city's adcode; ``guests`` 1–MAX_GUESTS
+    (``capacity`` is accepted for it); unknown facility ids, sorts and junk parameters are ignored.
     """
     errors: dict[str, str] = {}
     values: dict = {}
@@ -165,8 +167,15 @@ def parse_search(handler: BaseHandler, known_facilities: set[int]) -> tuple[sear
         errors[name] = "参数无效"
         return None
 
-    values["area_id"] = whole("area_id", 100000, 999999)
-    values["capacity"] = whole("capacity", 1, 50)
+    place = whole("area_id", 100000, 999999)
+    if place is not None:
+        # A city's adcode (the area select's "全市" options) searches the whole city.
+        values["city_id" if areas_model.is_city_code(place) else "area_id"] = place
+    # ``capacity`` is the old name of ``guests``: old links still work (rendered, never cached).
+    values["guests"] = whole("guests" if handler.arg("guests", 20) or not handler.arg("capacity", 20)
+                             else "capacity", 1, MAX_GUESTS)
+    if "capacity" in errors:
+        errors["guests"] = errors.pop("capacity")
     for name in ("price_min", "price_max"):
         raw = handler.arg(name, 20)
         if raw:
@@ -205,7 +214,7 @@ def parse_search(handler: BaseHandler, known_facilities: set[int]) -> tuple[sear
 
 
 # The search parameters in the order the search form sends them (the pager adds page last).
-SEARCH_PARAMS = ("area_id", "sd", "ed", "price_min", "price_max", "capacity", "facility", "sort", "page")
+SEARCH_PARAMS = ("area_id", "sd", "ed", "guests", "price_min", "price_max", "facility", "sort", "page")
 
 
 def canonical_search_query(query: str, filters: search.SearchFilters) -> bool:
@@ -220,7 +229,7 @@ def canonical_search_query(query: str, filters: search.SearchFilters) -> bool:
     except ValueError:
         return False
     canonical = {
-        "area_id": str(filters.area_id or ""), "capacity": str(filters.capacity or ""),
+        "area_id": str(filters.area_id or filters.city_id or ""), "guests": str(filters.guests or ""),
         "sd": filters.check_in.isoformat() if filters.check_in else "",
         "ed": filters.check_out.isoformat() if filters.check_out else "",
         "price_min": fen_to_yuan(filters.price_min_fen), "price_max": fen_to_yuan(filters.price_max_fen),
@@ -268,9 +277,38 @@ class SearchHandler(ListingBase):
             # A district outside the select's list (a link, an old bookmark): still shown as chosen.
             chosen = await areas_model.get_area(self.db, filters.area_id)
             areas = areas + [chosen] if chosen else areas
+        elif filters.city_id is not None and all(areas_model.city_code(a["id"]) != filters.city_id for a in areas):
+            chosen = await areas_model.city_area(self.db, filters.city_id)  # the same for a city
+            areas = areas + [chosen] if chosen else areas
         await self.render_page("houses/search.html", rows=rows, total=total, more=more, filters=filters,
                                pages=pages, page_links=page_window(filters.page, pages), errors=errors,
-                               areas=areas, facilities=facilities, query=self.request.query_arguments)
+                               areas=areas, facilities=facilities, query=self.request.query_arguments,
+                               stay=card_stay(filters.check_in, filters.check_out, filters.guests),
+                               clear_url=clear_filters_url(filters))
+
+
+def stay_query(check_in: datetime.date | None, check_out: datetime.date | None, guests: int | None) -> str:
+    """A listing link's query string for a search's stay: ``sd=…&ed=…&guests=…`` with the parts
+    that are set (dates both or neither), "" when none is — the canonical form of booking_query."""
+    pairs = [("sd", check_in.isoformat()), ("ed", check_out.isoformat())] if check_in and check_out else []
+    if guests:
+        pairs.append(("guests", str(guests)))
+    return urllib.parse.urlencode(pairs)
+
+
+def card_stay(check_in: datetime.date | None, check_out: datetime.date | None, guests: int | None) -> dict | None:
+    """What listing cards add for a search's stay: {query (see :func:`stay_query`), nights (0
+    without dates)}; None when the search has neither dates nor guests."""
+    query = stay_query(check_in, check_out, guests)
+    if not query:
+        return None
+    return {"query": query, "nights": (check_out - check_in).days if check_in and check_out else 0}
+
+
+def clear_filters_url(filters: search.SearchFilters) -> str:
+    """The empty result's "clear the filters" link: /houses keeping only the stay (dates, guests)."""
+    query = stay_query(filters.check_in, filters.check_out, filters.guests)
+    return "/houses" + (f"?{query}" if query else "")
 
 
 def page_window(page: int, pages: int, radius: int = 2) -> list[int | None]:

@@ -38,6 +38,58 @@ async def featured_areas(db: Database) -> list[dict]:
     return rows
 
 
+MUNICIPALITY_PREFIXES = (11, 12, 31, 50)
+
+
+def city_code(area_id: int) -> int:
+    """The adcode of the city a district (*area_id*, a 6-digit adcode) belongs to.
+
+    The four municipalities are their province (110105 → 110000); a county-level city
+    governed by its province is its own city (429004 仙桃市 → 429004); any other district
+    belongs to its prefecture (440305 → 440300, and 441900 东莞市 → itself). Migration 0042
+    stores the same rule as ``houses.city_id``; over cpca's table it gives one code per
+    (province, city) pair of ``areas``.
+    """
+    if area_id // 10000 in MUNICIPALITY_PREFIXES:
+        return area_id // 10000 * 10000
+    if area_id // 100 % 100 == 90:
+        return area_id
+    return area_id // 100 * 100
+
+
+def is_city_code(code: int) -> bool:
+    """True when *code* names a whole city (a prefecture's XXXX00 or a municipality's XX0000)."""
+    return code % 100 == 0
+
+
+def tree(areas: list[dict]) -> list[dict]:
+    """*areas* ({id, name, city, province} rows, grouped by city) as a province → city → district
+    tree for select boxes: [{province, cities: [{id (the city's adcode), name, districts: [rows]}]}],
+    provinces and cities in their first appearance's order."""
+    provinces: dict[str, dict] = {}
+    cities: dict[int, dict] = {}
+    for area in areas:
+        code = city_code(int(area["id"]))
+        city = cities.get(code)
+        if city is None:
+            province = provinces.setdefault(area["province"], {"province": area["province"], "cities": []})
+            city = cities[code] = {"id": code, "name": area["city"], "districts": []}
+            province["cities"].append(city)
+        city["districts"].append(area)
+    return list(provinces.values())
+
+
+async def city_area(db: Database, code: int) -> dict | None:
+    """One district (a row of ``areas``) of the city with adcode *code*, or None when no such city:
+    enough for a select box to show that city. An index range read on the primary key."""
+    low, high = (code, code + 9999) if code // 10000 in MUNICIPALITY_PREFIXES else (code, code + 99)
+    for row in await db.query("SELECT id, name, city, province FROM areas WHERE id BETWEEN %s AND %s "
+                              "ORDER BY id LIMIT 3", low, high):
+        if city_code(int(row["id"])) == code:
+            return row
+    return None
+
+
 async def get_area(db: Database, area_id: int) -> dict | None:
     """The area with adcode *area_id*, or None."""
     return await db.queryone("SELECT id, name, city, province FROM areas WHERE id = %s", area_id)

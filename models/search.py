@@ -2,7 +2,8 @@
 
 Money columns are fen. :data:`PUBLIC` (listing online and its owner active) is the
 condition for queries that alias houses as ``h``; every index of migration 0017 starts
-with (status, owner_active), then the area when there is one, then the sort column.
+with (status, owner_active), then the area when there is one, then the sort column; 0043
+adds the rating sort and the city (houses.city_id, a stored column derived from area_id).
 
 Public pages are read ids first: a query on ``houses`` (with its facility and booked-night
 joins) picks the page's ids in index order and stops after the page; a second
@@ -25,6 +26,7 @@ PUBLIC = "h.status = 'online' AND h.owner_active = 1"
 COUNT_CAP = 6000
 
 CARD_COLUMNS = ("h.id, h.title, h.price_fen, h.address, h.neighbourhood, h.room_count, h.capacity, h.order_count, "
+                "h.rating_count, h.rating_sum, "
                 "h.status, h.created_at, h.area_id, a.name AS area_name, a.city AS city, "
                 "u.name AS owner_name, u.avatar_key AS owner_avatar_key, "
                 "(SELECT storage_key FROM house_images i WHERE i.id = h.cover_image_id) AS cover_key")
@@ -34,19 +36,26 @@ SORTS = {
     "booking": "h.order_count DESC, h.id DESC",
     "price-inc": "h.price_fen ASC, h.id ASC",
     "price-des": "h.price_fen DESC, h.id DESC",
+    # Best average first, more reviews first among equals; listings without reviews (average 0) last.
+    "rating": "h.rating_avg DESC, h.rating_count DESC, h.id DESC",
 }
 
 
 @dataclass(frozen=True)
 class SearchFilters:
-    """Validated search parameters. Prices in fen; dates half-open [check_in, check_out)."""
+    """Validated search parameters. Prices in fen; dates half-open [check_in, check_out).
+
+    *area_id* is a district's adcode, *city_id* a city's (models.areas.city_code): at most
+    one of them is set. *guests*: listings whose capacity is at least that many people.
+    """
 
     area_id: int | None = None
+    city_id: int | None = None
     check_in: datetime.date | None = None
     check_out: datetime.date | None = None
     price_min_fen: int | None = None
     price_max_fen: int | None = None
-    capacity: int | None = None
+    guests: int | None = None
     facility_ids: tuple[int, ...] = field(default_factory=tuple)
     sort: str = "new"
     page: int = 1
@@ -55,8 +64,8 @@ class SearchFilters:
     def normalised(self) -> str:
         """A canonical string of these filters, used as the cache key."""
         return "|".join(str(v) for v in (
-            self.area_id, self.check_in, self.check_out, self.price_min_fen, self.price_max_fen,
-            self.capacity, ",".join(map(str, sorted(self.facility_ids))), self.sort, self.page,
+            self.area_id, self.city_id, self.check_in, self.check_out, self.price_min_fen, self.price_max_fen,
+            self.guests, ",".join(map(str, sorted(self.facility_ids))), self.sort, self.page,
             self.per_page))
 
 
@@ -106,15 +115,18 @@ def search_sql(f: SearchFilters, *, ordered: bool = True) -> tuple[str, list]:
     if f.area_id is not None:
         where.append("h.area_id = %s")
         args.append(f.area_id)
+    if f.city_id is not None:
+        where.append("h.city_id = %s")
+        args.append(f.city_id)
     if f.price_min_fen is not None:
         where.append("h.price_fen >= %s")
         args.append(f.price_min_fen)
     if f.price_max_fen is not None:
         where.append("h.price_fen <= %s")
         args.append(f.price_max_fen)
-    if f.capacity is not None:
+    if f.guests is not None:
         where.append("h.capacity >= %s")
-        args.append(f.capacity)
+        args.append(f.guests)
     if f.check_in and f.check_out:
         where.append("NOT EXISTS (SELECT 1 FROM booked_nights bn WHERE bn.house_id = h.id "
                      "AND bn.night >= %s AND bn.night < %s)")

@@ -382,7 +382,7 @@ def search_data(app, io_loop):
 
 
 def titles(body: str) -> list[str]:
-    return re.findall(r'text-decoration-none" href="/houses/\d+">([^<]+)</a>', body)
+    return re.findall(r'text-decoration-none" href="/houses/\d+(?:\?[^"]*)?">([^<]+)</a>', body)
 
 
 def prices(body: str) -> list[int]:
@@ -394,7 +394,8 @@ def prices(body: str) -> list[int]:
     ("", {"便宜房", "中档房", "豪华房"}),
     ("area_id=110105", {"便宜房", "中档房"}),
     ("price_min=150&price_max=500", {"中档房"}),
-    ("capacity=5", {"豪华房"}),
+    ("guests=5", {"豪华房"}),
+    ("capacity=5", {"豪华房"}),  # the old name of guests still works
     ("facility=1&facility=3", {"中档房"}),
     ("facility=3", {"中档房", "豪华房"}),
     ("facility=999", {"便宜房", "中档房", "豪华房"}),  # unknown facility ignored
@@ -425,7 +426,8 @@ async def test_search_sorts(client, search_data, sort, order):
 @pytest.mark.parametrize("query,field", [
     ("price_min=abc", "price_min"),
     ("price_min=500&price_max=100", "price_max"),
-    ("capacity=-1", "capacity"),
+    ("guests=-1", "guests"),
+    ("capacity=-1", "guests"),  # the old name reports under the field the form shows
     ("area_id=abc", "area_id"),
     ("sd=2020-01-01&ed=2020-01-03", "dates"),
     ("sd=2999-01-05&ed=2999-01-02", "dates"),

@@ -101,7 +101,7 @@ async def test_a_booking_with_dates_refreshes_the_calendar_and_dated_searches(ap
     undated = "/houses?area_id=110105"
     listing = f"/houses/{house['id']}"
     assert f'data-date="{iso(3)}"' in text(await client.get(listing))
-    assert f"/houses/{house['id']}\"" in text(await client.get(dated))
+    assert f"data-house-id=\"{house['id']}\"" in text(await client.get(dated))
     await client.get(undated)
     before = await page_keys(app)
     guest, _ = await logged_in(new_client(), app, login)
@@ -109,7 +109,7 @@ async def test_a_booking_with_dates_refreshes_the_calendar_and_dated_searches(ap
     hits = app.cache.page_hits
     page = text(await client.get(listing))
     assert re.search(rf'class="booked" data-date="{iso(3)}"', page)
-    assert f"/houses/{house['id']}\"" not in text(await client.get(dated))
+    assert f"data-house-id=\"{house['id']}\"" not in text(await client.get(dated))
     assert app.cache.page_hits == hits  # both rendered anew
     await client.get(undated)
     assert app.cache.page_hits == hits + 1  # a search without dates is still the cached page
@@ -183,7 +183,10 @@ async def test_redis_paused_renders_as_usual(app, client):
 @pytest.mark.parametrize("query,cacheable", [
     ("", True),
     ("sort=new", True),
-    ("area_id=110105&sd=&ed=&price_min=100&price_max=&capacity=&facility=1&facility=3&sort=price-inc", True),
+    ("area_id=110105&sd=&ed=&guests=&price_min=100&price_max=&facility=1&facility=3&sort=price-inc", True),
+    ("area_id=440300&guests=2&sort=rating", True),    # a whole city, guests, the rating sort
+    ("guests=02", False),                   # spelled differently from what the page writes back
+    ("capacity=2", False),                  # the old name of guests: served, never cached
     ("area_id=110105&page=2", True),
     ("sort=new&area_id=110105", False),     # not in the form's order
     ("price_min=100.0", False),            # spelled differently from what the page writes back

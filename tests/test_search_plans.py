@@ -56,7 +56,15 @@ def big_db():
                     await db.query(f"ANALYZE TABLE {table}")
                 popular = await db.scalar(
                     "SELECT area_id FROM houses GROUP BY area_id ORDER BY COUNT(*) DESC LIMIT 1")
-                return {"popular_area": popular}
+                # Ratings as reviews would leave them (the synthetic set has none): 0–8 reviews each.
+                await db.execute(
+                    "UPDATE houses SET rating_count = id % 9, rating_sum = (id % 9) * (1 + id % 5), "
+                    "rating_avg = IF(id % 9 = 0, 0, 1 + id % 5)")
+                await db.query("ANALYZE TABLE houses")
+                city = await db.queryone(
+                    "SELECT h.city_id, MIN(a.city) AS name FROM houses h JOIN areas a ON a.id = h.area_id "
+                    "GROUP BY h.city_id ORDER BY COUNT(*) DESC LIMIT 1")
+                return {"popular_area": popular, "popular_city": city["city_id"], "popular_city_name": city["name"]}
             finally:
                 await db.close()
         yield settings, _run(load)
@@ -72,7 +80,7 @@ def _with_db(settings, work):
     return _run(go)
 
 
-def _filters(case: str, popular_area: int) -> SearchFilters:
+def _filters(case: str, popular_area: int, popular_city: int = 0) -> SearchFilters:
     stay = dict(check_in=CHECK_IN, check_out=CHECK_IN + datetime.timedelta(days=2))
     return {
         "all-new": SearchFilters(),
@@ -87,13 +95,22 @@ def _filters(case: str, popular_area: int) -> SearchFilters:
         "dates-area": SearchFilters(area_id=popular_area, **stay),
         "facility": SearchFilters(facility_ids=(3,)),
         "facilities-price-des": SearchFilters(facility_ids=(3, 15), sort="price-des"),
-        "capacity-booking": SearchFilters(capacity=4, sort="booking"),
+        "guests-booking": SearchFilters(guests=4, sort="booking"),
+        "all-rating": SearchFilters(sort="rating"),
+        "all-rating-page-50": SearchFilters(sort="rating", page=50),
+        "area-rating": SearchFilters(area_id=popular_area, sort="rating"),
+        "city-new": SearchFilters(city_id=popular_city),
+        "city-booking": SearchFilters(city_id=popular_city, sort="booking"),
+        "city-price-inc": SearchFilters(city_id=popular_city, sort="price-inc"),
+        "city-rating": SearchFilters(city_id=popular_city, sort="rating"),
+        "city-dates-guests": SearchFilters(city_id=popular_city, guests=2, **stay),
     }[case]
 
 
 CASES = ("all-new", "all-new-page-200", "all-booking", "all-price-inc", "price-range-price-des", "area-new",
          "area-booking", "area-price-inc", "dates", "dates-area", "facility", "facilities-price-des",
-         "capacity-booking")
+         "guests-booking", "all-rating", "all-rating-page-50", "area-rating", "city-new", "city-booking",
+         "city-price-inc", "city-rating", "city-dates-guests")
 REAL_TABLES = {"houses", "areas", "users", "house_facilities", "booked_nights", "orders"}
 
 
@@ -124,7 +141,7 @@ def _count_sql(f: SearchFilters) -> tuple[str, list]:
 @pytest.mark.parametrize("case", CASES)
 def test_search_page_reads_houses_in_index_order(big_db, case):
     settings, facts = big_db
-    plan = _explain(settings, *_page_sql(_filters(case, facts["popular_area"])))
+    plan = _explain(settings, *_page_sql(_filters(case, facts["popular_area"], facts["popular_city"])))
     assert plan[0]["table"] == "h", plan  # houses first: the page is read in the sort's index order
     assert plan[0]["key"], plan
     assert _full_scans(plan) == [], plan
@@ -134,7 +151,7 @@ def test_search_page_reads_houses_in_index_order(big_db, case):
 @pytest.mark.parametrize("case", CASES)
 def test_search_count_uses_indexes(big_db, case):
     settings, facts = big_db
-    plan = _explain(settings, *_count_sql(_filters(case, facts["popular_area"])))
+    plan = _explain(settings, *_count_sql(_filters(case, facts["popular_area"], facts["popular_city"])))
     assert _full_scans(plan) == [], plan
     assert _sorts(plan) == [], plan
 
@@ -175,21 +192,25 @@ def test_area_list_never_scans_houses_or_areas(big_db):
     assert listed == {r["id"] for r in featured} | {r["area_id"] for r in busiest}
 
 
-def _plain_query(f: SearchFilters) -> tuple[str, list]:
-    """The query the indexes replaced: joins, EXISTS lookups, no cap (a reference for results)."""
+def _plain_query(f: SearchFilters, city_name: str | None = None) -> tuple[str, list]:
+    """The query the indexes replaced: joins, EXISTS lookups, no cap (a reference for results).
+    A city is its districts by name in ``areas`` (not houses.city_id)."""
     where, args = ["h.status = 'online'", "u.is_active = 1"], []
     if f.area_id is not None:
         where.append("h.area_id = %s")
         args.append(f.area_id)
+    if f.city_id is not None:
+        where.append("h.area_id IN (SELECT id FROM areas WHERE city = %s)")
+        args.append(city_name)
     if f.price_min_fen is not None:
         where.append("h.price_fen >= %s")
         args.append(f.price_min_fen)
     if f.price_max_fen is not None:
         where.append("h.price_fen <= %s")
         args.append(f.price_max_fen)
-    if f.capacity is not None:
+    if f.guests is not None:
         where.append("h.capacity >= %s")
-        args.append(f.capacity)
+        args.append(f.guests)
     for fid in f.facility_ids:
         where.append("EXISTS (SELECT 1 FROM house_facilities x WHERE x.house_id = h.id AND x.facility_id = %s)")
         args.append(fid)
@@ -202,11 +223,12 @@ def _plain_query(f: SearchFilters) -> tuple[str, list]:
 
 
 @pytest.mark.parametrize("case", ["all-new-page-200", "area-price-inc", "dates-area", "facilities-price-des",
-                                  "capacity-booking"])
+                                  "guests-booking", "all-rating-page-50", "area-rating", "city-new",
+                                  "city-rating", "city-dates-guests"])
 def test_results_match_the_plain_query(big_db, case):
     settings, facts = big_db
-    f = _filters(case, facts["popular_area"])
-    base, args = _plain_query(f)
+    f = _filters(case, facts["popular_area"], facts["popular_city"])
+    base, args = _plain_query(f, facts["popular_city_name"])
 
     async def both(db):
         rows, total = await search.search(db, f)
