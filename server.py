@@ -72,6 +72,9 @@ def routes() -> list:
         (rf"/houses/{ID}/images", hosting.HouseImagesHandler),
         (rf"/houses/{ID}/images/{ID}/delete", hosting.HouseImageDeleteHandler),
         (rf"/houses/{ID}/images/{ID}/cover", hosting.HouseImageCoverHandler),
+        (rf"/houses/{ID}/revision/withdraw", hosting.RevisionWithdrawHandler),
+        (rf"/houses/{ID}/calendar/block", hosting.CalendarBlockHandler),
+        (rf"/houses/{ID}/calendar/unblock", hosting.CalendarUnblockHandler),
         (r"/my/houses", hosting.MyHousesHandler),
         # orders (bookings)
         (rf"/houses/{ID}/book", houses.BookHandler),
@@ -92,6 +95,8 @@ def routes() -> list:
         (rf"/admin/houses/{ID}/approve", admin.AdminHouseApproveHandler),
         (rf"/admin/houses/{ID}/reject", admin.AdminHouseRejectHandler),
         (rf"/admin/houses/{ID}/offline", admin.AdminHouseOfflineHandler),
+        (rf"/admin/houses/{ID}/revision/approve", admin.AdminRevisionApproveHandler),
+        (rf"/admin/houses/{ID}/revision/reject", admin.AdminRevisionRejectHandler),
         (r"/admin/users", admin.AdminUsersHandler),
         (rf"/admin/users/{ID}", admin.AdminUserHandler),
         (rf"/admin/users/{ID}/disable", admin.AdminUserDisableHandler),

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import logging
 import math
 import urllib.parse
 
@@ -29,6 +30,8 @@ from models import orders as orders_model
 from models import revocations
 from models import stats
 
+log = logging.getLogger("ihome.admin")
+
 PER_PAGE = 20
 LOGINS_PER_PAGE = 50
 MAX_PAGE = 10_000
@@ -36,7 +39,7 @@ REASON_MAX = 255
 
 ORDER_STATUS_LABELS = orders_model.STATUS_LABELS
 HOUSE_STATUS_LABELS = {"pending": "审核中", "online": "已上线", "rejected": "未通过", "offline": "已下线",
-                       "deleted": "已删除"}
+                       "deleted": "已删除", "revision": "修改待审核"}
 
 
 def json_for_script(value) -> str:
@@ -155,38 +158,74 @@ class AdminDashboardHandler(AdminBase):
 # -- listings ---------------------------------------------------------------------
 
 class AdminHousesHandler(AdminBase):
-    """GET /admin/houses?status=pending|online|rejected|offline&page=N: the moderation lists."""
+    """GET /admin/houses?status=pending|revision|online|rejected|offline&page=N: the moderation
+    lists (``revision``: online listings whose pending changes wait for review)."""
 
     async def get(self) -> None:
         status = self.arg("status", 20) or "pending"
-        if status not in admin_model.HOUSE_STATUSES:
+        if status not in (*admin_model.HOUSE_STATUSES, "revision"):
             raise PageError(400, "未知的房源状态")
         page = self.page()
-        rows, total = await admin_model.list_houses(self.db, status, page, PER_PAGE)
+        if status == "revision":
+            rows, total = await admin_model.list_revisions(self.db, page, PER_PAGE)
+        else:
+            rows, total = await admin_model.list_houses(self.db, status, page, PER_PAGE)
+        counts = await admin_model.house_counts(self.db)
+        counts["revision"] = await admin_model.revision_count(self.db)
         self.render("admin/houses.html", rows=rows, total=total, status=status, page=page,
-                    pages=max(1, math.ceil(total / PER_PAGE)),
-                    counts=await admin_model.house_counts(self.db))
+                    pages=max(1, math.ceil(total / PER_PAGE)), counts=counts)
 
 
 class HouseAdminBase(AdminBase):
     """Shared by the listing page and the moderation actions (which re-render it on bad input)."""
 
-    async def render_house(self, house_id: int, status: int = 200, errors: dict | None = None) -> None:
-        """The admin listing page with *status* and per-field *errors*; PageError 404 for an unknown id."""
+    async def render_house(self, house_id: int, status: int = 200, errors: dict | None = None,
+                           form: dict | None = None) -> None:
+        """The admin listing page with *status*, per-field *errors* and the *form* values to show
+        again; PageError 404 for an unknown id. A pending revision is shown beside the public
+        version (changed fields, photos added and removed)."""
         house = await admin_model.get_house(self.db, house_id)
         if house is None:
             raise PageError(404, "房源不存在")
+        rev = await houses_model.revision(self.db, house_id)
+        all_images = await houses_model.images(self.db, house_id, "all")
         self.set_status(status)
-        self.render("admin/house.html", house=house, errors=errors or {},
-                    form={"reason": self.reason()} if errors else {},
-                    images=await houses_model.images(self.db, house_id),
+        self.render("admin/house.html", house=house, errors=errors or {}, form=form or {},
+                    images=[i for i in all_images if i["stage"] != "added"],
+                    staged=[i for i in all_images if i["stage"] != "live"],
+                    revision=rev, changed=houses_model.changed_fields(house, rev) if rev else [],
+                    revision_cover=next((i for i in all_images if rev and i["id"] == rev["cover_image_id"]), None),
                     facilities=await houses_model.facilities(self.db, house_id),
                     actions=await admin_model.actions_for(self.db, "house", house_id),
-                    transitions=admin_model.TRANSITIONS)
+                    transitions=houses_model.MODERATION)
+
+    async def remove_files(self, keys: list[str]) -> None:
+        """Delete the photo files of a committed decision; a disk error is logged, never shown."""
+        if not keys:
+            return
+        try:
+            await self.images.delete_many(keys)
+        except OSError:
+            log.exception("could not remove the files of %d photo(s)", len(keys))
+
+    async def listing_write(self, house_id: int, call):
+        """Await *call* (a models.houses write), 404 / 409 for its errors."""
+        try:
+            return await call
+        except houses_model.ListingGone:
+            raise PageError(404, "房源不存在") from None
+        except houses_model.ListingBusy:
+            raise PageError(409, "这套房源正在被同时修改，请稍后再试") from None
+        except houses_model.NoRevision:
+            raise PageError(409, "这套房源没有待审核的修改") from None
+        except houses_model.TransitionRefused as exc:
+            raise PageError(409, f"房源当前状态为「{HOUSE_STATUS_LABELS.get(exc.status)}」，"
+                                 f"不能{admin_model.ACTION_LABELS[exc.action]}") from None
 
 
 class AdminHouseHandler(HouseAdminBase):
-    """GET /admin/houses/<id>: the listing, its photos, moderation forms and action history."""
+    """GET /admin/houses/<id>: the listing, its photos, its pending revision, moderation forms
+    and action history."""
 
     async def get(self, house_id: str) -> None:
         await self.render_house(int(house_id))
@@ -206,20 +245,11 @@ class AdminHouseActionHandler(HouseAdminBase):
         house_id = int(house_id_raw)
         reason = self.reason()
         if self.action == "reject" and not reason:
-            await self.render_house(house_id, 400, {"reason": "请填写驳回理由，房东会看到它"})
+            await self.render_house(house_id, 400, {"reason": "请填写驳回理由，房东会看到它"}, {"reason": reason})
             return
-        allowed_from, new_status = admin_model.TRANSITIONS[self.action]
-        async with self.db.transaction() as tx:
-            house = await admin_model.lock_house(tx, house_id)
-            if house is None:
-                raise PageError(404, "房源不存在")
-            if house["status"] not in allowed_from:
-                raise PageError(409, f"房源当前状态为「{HOUSE_STATUS_LABELS.get(house['status'])}」，"
-                                     f"不能{admin_model.ACTION_LABELS[self.action]}")
-            # Approval clears an old rejection note; reject/offline show theirs to the landlord.
-            await houses_model.set_status(tx, house_id, new_status,
-                                          None if self.action == "approve" else (reason or None))
-            await admin_model.record_action(tx, self.admin_id, self.action, "house", house_id, reason)
+        keys = await self.listing_write(house_id, houses_model.moderate(
+            self.db, house_id, self.action, self.admin_id, reason or None))
+        await self.remove_files(keys)
         await self.cache.invalidate_house(house_id)
         self.flash(f"房源 #{house_id} 已{admin_model.ACTION_LABELS[self.action]}")
         self.back(f"/admin/houses/{house_id}")
@@ -241,6 +271,43 @@ class AdminHouseOfflineHandler(AdminHouseActionHandler):
     """POST /admin/houses/<id>/offline (``reason`` optional)."""
 
     action = "offline"
+
+
+class AdminRevisionHandler(HouseAdminBase):
+    """POST /admin/houses/<id>/revision/(approve|reject): decide a listing's pending revision.
+
+    Approving makes its title, description, photos and cover the public listing; rejecting
+    (``reason`` required, the host reads it) undoes its photo changes and leaves the public
+    listing as it was. 409 when there is no pending revision.
+    """
+
+    approve = True
+
+    async def post(self, house_id_raw: str) -> None:
+        house_id = int(house_id_raw)
+        reason = self.reason()
+        if not self.approve and not reason:
+            await self.render_house(house_id, 400, {"revision_reason": "请填写驳回理由，房东会看到它"},
+                                    {"revision_reason": reason})
+            return
+        keys = await self.listing_write(house_id, houses_model.decide_revision(
+            self.db, house_id, self.admin_id, self.approve, reason or None))
+        await self.remove_files(keys)
+        await self.cache.invalidate_house(house_id)
+        self.flash(f"房源 #{house_id} 的修改已{'审核通过' if self.approve else '驳回'}")
+        self.back(f"/admin/houses/{house_id}")
+
+
+class AdminRevisionApproveHandler(AdminRevisionHandler):
+    """POST /admin/houses/<id>/revision/approve."""
+
+    approve = True
+
+
+class AdminRevisionRejectHandler(AdminRevisionHandler):
+    """POST /admin/houses/<id>/revision/reject (``reason`` required)."""
+
+    approve = False
 
 
 # -- users ------------------------------------------------------------------------

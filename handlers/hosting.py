@@ -1,38 +1,118 @@
-"""Hosts: publish and edit a listing, its photos, delete it, my listings."""
+"""Hosts: publish and edit a listing, its photos and revision, its calendar blocks, delete it,
+my listings.
+
+The rules (statuses, revisions, blocks) live in models/houses.py; these handlers parse the
+forms, call it, turn its errors into 4xx answers and render.
+"""
 
 from __future__ import annotations
 
+import datetime
 import logging
+import math
+import urllib.parse
 
 import tornado.web
 
-from handlers.base import PageError, small_int
+from handlers.base import PageError, page_number, small_int
+from handlers.display import add_months, calendar_months
 from handlers.houses import ListingBase
 from handlers.uploads import StreamedUploadHandler, UploadedFile
 from models import areas as areas_model
-from models import admin as moderation
 from models import houses
+from models import orders
 from services.house_form import fen_to_yuan, parse_house_form
 from services.images import ImageError
 
 MAX_PHOTOS_PER_UPLOAD = 10  # files in one upload request; each within the image store's byte limit
+MY_PER_PAGE = 20
+MY_MAX_PAGE = 1000
+BLOCK_CALENDAR_MONTHS = 3
 
 log = logging.getLogger("ihome.hosting")
 
-def _same_text(value: str | None) -> str:
-    """*value* as compared for moderation: browsers post textarea line breaks as CRLF."""
-    return (value or "").replace("\r\n", "\n").strip()
+BUSY_MESSAGE = "这套房源正在被同时修改，请稍后再试"
+BLOCK_DATE_MESSAGES = {
+    "past": ("sd", "开始日期不能早于今天"),
+    "order": ("ed", "结束日期须晚于开始日期"),
+    "too_long": ("ed", f"一次最多关闭 {houses.MAX_BLOCK_NIGHTS} 晚"),
+    "too_far": ("ed", f"只能关闭 {houses.BLOCK_HORIZON_DAYS} 天之内的日期"),
+}
+REVISION_NOTE = "标题、描述和照片的修改需管理员审核，审核通过前房源页仍显示原来的内容"
 
 
-class HouseFormBase(ListingBase):
+class HostBase(ListingBase):
+    """What the host pages share: listing writes with their errors as answers."""
+
+    async def listing_write(self, call):
+        """Await *call* (a models.houses write) with its errors as answers: 404 when the
+        listing or photo is gone, 409 when its row stayed locked or there is no revision."""
+        try:
+            return await call
+        except houses.ListingGone:
+            raise PageError(404, "房源不存在") from None
+        except houses.PhotoNotFound:
+            raise PageError(404, "照片不存在") from None
+        except houses.NoRevision:
+            raise PageError(409, "没有待审核的修改") from None
+        except houses.ListingBusy:
+            log.warning("listing write gave up on lock contention")
+            raise PageError(409, BUSY_MESSAGE) from None
+
+    async def remove_files(self, keys: list[str]) -> None:
+        """Delete the files of *keys* after their rows are gone for good (committed).
+
+        Best effort: the write has happened, so a disk error is logged, never
+        turned into an error page; an orphan file is served to no one (no row
+        refers to its key).
+        """
+        keys = [k for k in keys if k]
+        if not keys:
+            return
+        try:
+            await self.images.delete_many(keys)
+        except OSError:
+            log.exception("could not remove the files of %d photo(s)", len(keys))
+
+    def flash_outcome(self, outcome: str, done: str) -> None:
+        """Flash *done*, plus what the write means for review (*outcome* from models.houses)."""
+        if outcome == "revision":
+            self.flash(f"{done}。{REVISION_NOTE}", "warning")
+        elif outcome == "resubmitted":
+            self.flash(f"{done}，房源已重新提交审核", "warning")
+        else:
+            self.flash(done)
+
+
+class HouseFormBase(HostBase):
     """The publish and edit forms share the field handling."""
 
-    async def render_house_form(self, status: int, form: dict, errors: dict, house: dict | None) -> None:
+    async def render_house_form(self, status: int, form: dict, errors: dict, house: dict | None,
+                                block_form: dict | None = None) -> None:
         """The publish/edit form with *status*; *form* holds the fields as typed (money in yuan),
-        *errors* messages by field, *house* the listing being edited (None when publishing)."""
+        *errors* messages by field (``sd``/``ed`` for the calendar form), *house* the listing
+        being edited (None when publishing), *block_form* the calendar form as typed."""
         self.set_status(status)
-        images = await houses.images(self.db, house["id"]) if house else []
-        self.render("houses/form.html", form=form, errors=errors, house=house, images=images,
+        extra = {"images": [], "revision": None, "blocks": [], "months": [],
+                 "block_form": block_form or {}, "today": datetime.date.today().isoformat()}
+        if house:
+            today = datetime.date.today()
+            first = today.replace(day=1)
+            booked = await orders.booked_nights(self.db, house["id"], first,
+                                                add_months(first, BLOCK_CALENDAR_MONTHS))
+            blocks = await houses.blocks(self.db, house["id"], today)
+            blocked = {night for b in blocks for night in orders.nights_between(b["check_in"], b["check_out"])}
+            months = calendar_months(first, BLOCK_CALENDAR_MONTHS, set(booked), today)
+            for month in months:  # tell the host's own blocks apart from guests' bookings
+                for week in month["weeks"]:
+                    for day in week:
+                        if day and day["state"] == "booked" and datetime.date.fromisoformat(day["date"]) in blocked:
+                            day["state"] = "blocked"
+            extra.update(images=await houses.images(self.db, house["id"], "all"),
+                         revision=await houses.revision(self.db, house["id"]),
+                         blocks=blocks, months=months)
+        self.render("houses/form.html", form=form, errors=errors, house=house, **extra,
+                    changed_fields=houses.changed_fields,
                     areas=await self.area_choices(), facilities=await self.facility_choices(),
                     publish_blocker=await self.publish_blocker())
 
@@ -51,30 +131,27 @@ class HouseFormBase(ListingBase):
             if await areas_model.get_area(self.db, values["area_id"]) is None:
                 errors["area_id"] = "请选择所在区域"
         raw = {name: self.arg(name) for name in (
-            "title", "description", "price", "area_id", "address", "neighbourhood", "room_count", "acreage", "unit",
-            "capacity", "beds", "deposit", "min_days", "max_days")}
+            "title", "description", "price", "area_id", "address", "neighbourhood", "room_count", "acreage",
+            "unit", "capacity", "beds", "deposit", "min_days", "max_days")}
         raw["facility"] = [v for v in map(small_int, self.args("facility")) if v is not None]
         return values, facility_ids, errors, raw
 
-    def status_after_edit(self, house: dict, values: dict) -> str:
-        """Status after the owner edits *house* with the form *values*.
-
-        A rejected listing goes back to review on any saved edit (the owner is
-        answering the rejection); an online one when its title or description
-        changes; pending stays pending and offline stays offline (only an admin
-        takes it back online).
-        """
-        if house["status"] == "rejected":
-            return "pending"
-        if house["status"] == "online" and (
-                _same_text(values.get("title")) != _same_text(house.get("title"))
-                or _same_text(values.get("description")) != _same_text(house.get("description"))):
-            return "pending"
-        return house["status"]
+    async def saved_form(self, house: dict) -> dict:
+        """The edit form's fields for *house* as stored (money in yuan); the title and description
+        of its pending revision when it has one (the host goes on editing their proposal)."""
+        form = {name: house[name] for name in houses.EDITABLE}
+        form["price"] = fen_to_yuan(house["price_fen"])
+        form["deposit"] = fen_to_yuan(house["deposit_fen"])
+        form["description"] = house["description"] or ""
+        rev = await houses.revision(self.db, house["id"])
+        if rev is not None and rev["status"] == "pending":
+            form["title"], form["description"] = rev["title"], rev["description"] or ""
+        form["facility"] = await houses.facility_ids(self.db, house["id"])
+        return form
 
 
 class HouseNewHandler(HouseFormBase):
-    """GET,POST /houses/new: publish a listing."""
+    """GET,POST /houses/new: publish a listing (pending until an admin approves it)."""
 
     @tornado.web.authenticated
     async def get(self) -> None:
@@ -89,27 +166,23 @@ class HouseNewHandler(HouseFormBase):
         if errors:
             await self.render_house_form(400, raw, errors, None)
             return
-        async with self.db.transaction() as tx:
-            # A new listing waits for an admin's approval before anyone else sees it.
-            house_id = await houses.create(tx, self.current_user.id, values, facility_ids,
-                                           status="pending")
+        house_id = await houses.publish(self.db, self.current_user.id, values, facility_ids)
         await self.cache.invalidate_house(house_id)
         self.flash("房源已提交，管理员审核通过后公开。现在上传几张照片吧")
         self.redirect(f"/houses/{house_id}/edit#photos")
 
 
 class HouseEditHandler(HouseFormBase):
-    """GET,POST /houses/<id>/edit: the owner edits the listing and manages photos."""
+    """GET,POST /houses/<id>/edit: the owner edits the listing, its photos and calendar.
+
+    An online listing stays online: a changed title or description waits in its pending
+    revision (models/houses.py), the other fields apply at once.
+    """
 
     @tornado.web.authenticated
     async def get(self, house_id: str) -> None:
         house = await self.owned_house(int(house_id))
-        form = {name: house[name] for name in houses.EDITABLE}
-        form["price"] = fen_to_yuan(house["price_fen"])
-        form["deposit"] = fen_to_yuan(house["deposit_fen"])
-        form["description"] = house["description"] or ""
-        form["facility"] = await houses.facility_ids(self.db, house["id"])
-        await self.render_house_form(200, form, {}, house)
+        await self.render_house_form(200, await self.saved_form(house), {}, house)
 
     @tornado.web.authenticated
     async def post(self, house_id: str) -> None:
@@ -118,57 +191,107 @@ class HouseEditHandler(HouseFormBase):
         if errors:
             await self.render_house_form(400, raw, errors, house)
             return
-        async with self.db.transaction() as tx:
-            # The status is decided on the locked row, not on the one read above:
-            # an admin approving in between must not let unreviewed text go online.
-            await moderation.lock_house(tx, house["id"])
-            house = await houses.get(tx, house["id"])
-            if house is None:
-                raise PageError(404, "房源不存在")
-            status = self.status_after_edit(house, values)
-            await houses.update(tx, house["id"], values, facility_ids)
-            if status != house["status"]:
-                await houses.set_status(tx, house["id"], status)
+        result = await self.listing_write(houses.edit(self.db, house["id"], values, facility_ids))
         await self.cache.invalidate_house(house["id"])
-        if status == "pending" and house["status"] != "pending":
-            self.flash("房源已保存，修改内容需管理员审核，审核通过前不公开", "warning")
-        else:
-            self.flash("房源已保存")
+        self.flash_outcome(result.outcome, "房源已保存")
         self.redirect(f"/houses/{house['id']}/edit")
 
 
-BUSY_MESSAGE = "这套房源正在被同时修改，请稍后再试"
+class RevisionWithdrawHandler(HostBase):
+    """POST /houses/<id>/revision/withdraw: the host takes back the pending (or rejected)
+    revision; the public listing is unchanged, the photos it added are removed."""
+
+    @tornado.web.authenticated
+    async def post(self, house_id: str) -> None:
+        house = await self.owned_house(int(house_id))
+        keys = await self.listing_write(houses.withdraw_revision(self.db, house["id"]))
+        await self.remove_files(keys)
+        await self.cache.invalidate_house(house["id"])
+        self.flash("已撤回修改，房源保持原来的内容", "info")
+        self.redirect(f"/houses/{house['id']}/edit")
 
 
-class PhotoBase(ListingBase):
-    """What the photo routes share: the listing lock, answers for people and for the upload script."""
+class CalendarBase(HouseFormBase):
+    """POST /houses/<id>/calendar/(block|unblock) with ``sd``, ``ed`` (YYYY-MM-DD, half-open)."""
 
-    async def photo_write(self, house_id: int, work):
-        """``houses.photo_write`` with its errors as answers: 404 when the listing is
-        gone, 409 (with a message) when its row stayed locked through the retries."""
+    def read_dates(self) -> tuple[datetime.date | None, datetime.date | None, dict, dict]:
+        """(check_in, check_out, errors by field, the form as typed)."""
+        form = {"sd": self.arg("sd", 20), "ed": self.arg("ed", 20)}
+        days: dict[str, datetime.date | None] = {}
+        errors: dict[str, str] = {}
+        for name, missing in (("sd", "请选择开始日期"), ("ed", "请选择结束日期")):
+            days[name] = None
+            if not form[name]:
+                errors[name] = missing
+                continue
+            try:
+                days[name] = datetime.date.fromisoformat(form[name])
+            except ValueError:
+                errors[name] = "日期格式应为 YYYY-MM-DD"
+        return days["sd"], days["ed"], errors, form
+
+    async def refuse(self, house: dict, status: int, errors: dict, form: dict) -> None:
+        """The edit page again with the calendar form's *errors* and *status*."""
+        await self.render_house_form(status, await self.saved_form(house), errors, house, form)
+
+
+class CalendarBlockHandler(CalendarBase):
+    """POST /houses/<id>/calendar/block: close nights for the host's own use.
+
+    Nights booked by guests refuse the whole range (409, the dates named next to the
+    field); merged with blocks it overlaps or touches.
+    """
+
+    @tornado.web.authenticated
+    async def post(self, house_id: str) -> None:
+        house = await self.owned_house(int(house_id))
+        check_in, check_out, errors, form = self.read_dates()
+        if errors:
+            await self.refuse(house, 400, errors, form)
+            return
         try:
-            return await houses.photo_write(self.db, house_id, work)
-        except houses.ListingGone:
-            raise PageError(404, "房源不存在") from None
-        except houses.ListingBusy:
-            log.warning("listing %s: photo write gave up on lock contention", house_id)
-            raise PageError(409, BUSY_MESSAGE) from None
+            await self.listing_write(houses.block(self.db, house["id"], check_in, check_out,
+                                                  datetime.date.today()))
+        except houses.DatesRefused as exc:
+            name, message = BLOCK_DATE_MESSAGES[exc.reason]
+            await self.refuse(house, 400, {name: message}, form)
+            return
+        except houses.DatesTaken as exc:
+            shown = "、".join(d.isoformat() for d in exc.nights[:10])
+            more = f" 等 {len(exc.nights)} 晚" if len(exc.nights) > 10 else ""
+            await self.refuse(house, 409, {"sd": f"这些日期已有房客预订，不能关闭：{shown}{more}"}, form)
+            return
+        await self.cache.invalidate_house(house["id"])
+        self.flash(f"已关闭 {check_in.isoformat()} 至 {check_out.isoformat()}（不含）的日期，房客不能预订")
+        self.redirect(f"/houses/{house['id']}/edit#calendar")
 
-    async def after_photos_changed(self, tx, house: dict) -> None:
-        """Inside the photo transaction: an online or rejected listing goes back to review."""
-        await moderation.send_back_to_review(tx, house["id"])
 
-    async def remove_files(self, keys: list[str]) -> None:
-        """Delete the files of *keys* after their rows are gone for good (committed).
+class CalendarUnblockHandler(CalendarBase):
+    """POST /houses/<id>/calendar/unblock: reopen the host's blocked nights within [sd, ed)."""
 
-        Best effort: the write has happened, so a disk error is logged, never
-        turned into an error page; an orphan file is served to no one (no row
-        refers to its key).
-        """
+    @tornado.web.authenticated
+    async def post(self, house_id: str) -> None:
+        house = await self.owned_house(int(house_id))
+        check_in, check_out, errors, form = self.read_dates()
+        if errors:
+            await self.refuse(house, 400, errors, form)
+            return
         try:
-            await self.images.delete_many(keys)
-        except OSError:
-            log.exception("could not remove the files of %d photo(s)", len(keys))
+            freed = await self.listing_write(houses.unblock(self.db, house["id"], check_in, check_out))
+        except houses.DatesRefused as exc:
+            name, message = BLOCK_DATE_MESSAGES[exc.reason]
+            await self.refuse(house, 400, {name: message}, form)
+            return
+        await self.cache.invalidate_house(house["id"])
+        if freed:
+            self.flash(f"已重新开放 {freed} 晚")
+        else:
+            self.flash("这些日期没有被关闭", "info")
+        self.redirect(f"/houses/{house['id']}/edit#calendar")
+
+
+class PhotoBase(HostBase):
+    """What the photo routes share: answers for people and for the upload script."""
 
     def wants_json(self) -> bool:
         """True for the upload form's script (Accept: application/json), which shows its own progress."""
@@ -193,7 +316,7 @@ class HouseDeleteHandler(PhotoBase):
     @tornado.web.authenticated
     async def post(self, house_id: str) -> None:
         house = await self.owned_house(int(house_id))
-        keys = await self.photo_write(house["id"], lambda tx, locked: houses.delete_listing(tx, locked["id"]))
+        keys = await self.listing_write(houses.delete_listing(self.db, house["id"]))
         await self.remove_files(keys)
         await self.cache.invalidate_house(house["id"])
         self.flash("房源已删除", "info")
@@ -206,7 +329,8 @@ class HouseImagesHandler(StreamedUploadHandler, PhotoBase):
     The session, XSRF token (header or query; or the form's first field) and
     ownership are checked before the body is read (handlers/uploads.py). All
     or nothing: if any file is not an acceptable image, the ones already
-    stored from this request are removed and nothing is recorded.
+    stored from this request are removed and nothing is recorded. On an online
+    listing the photos wait in its revision until an admin approves them.
     """
 
     upload_field = "image"
@@ -234,14 +358,9 @@ class HouseImagesHandler(StreamedUploadHandler, PhotoBase):
             await self.images.delete_many([item.key for item in stored])
             await self.fail(house, f"{files[len(stored)].filename or '图片'}：{exc}")
             return
-
-        async def record(tx, locked: dict) -> None:
-            for item in stored:
-                await houses.add_image(tx, locked["id"], item.key, item.width, item.height)
-            await self.after_photos_changed(tx, locked)
-
         try:
-            await self.photo_write(house["id"], record)
+            result = await self.listing_write(houses.add_photos(
+                self.db, house["id"], [(item.key, item.width, item.height) for item in stored]))
         except PageError as exc:
             await self.images.delete_many([item.key for item in stored])  # no file without its row
             await self.fail(house, exc.message, exc.status_code)
@@ -250,32 +369,29 @@ class HouseImagesHandler(StreamedUploadHandler, PhotoBase):
             await self.images.delete_many([item.key for item in stored])
             raise
         await self.cache.invalidate_house(house["id"])
+        # The script reloads the page on success, so the flash shows there as well.
+        self.flash_outcome(result.outcome, f"已上传 {len(stored)} 张照片")
         if self.wants_json():
             self.finish({"ok": True, "count": len(stored)})
             return
-        self.flash(f"已上传 {len(stored)} 张照片")
         self.redirect(f"/houses/{house['id']}/edit#photos")
 
 
 class HouseImageDeleteHandler(PhotoBase):
-    """POST /houses/<id>/images/<image_id>/delete."""
+    """POST /houses/<id>/images/<image_id>/delete (the edit page asks to confirm first).
+
+    On an online listing an approved photo stays public until the revision that
+    removes it is approved.
+    """
 
     @tornado.web.authenticated
     async def post(self, house_id: str, image_id: str) -> None:
         house = await self.owned_house(int(house_id))
-
-        async def remove(tx, locked: dict) -> str:
-            key = await houses.delete_image(tx, locked["id"], int(image_id))
-            if key is None:
-                raise PageError(404, "照片不存在")
-            await self.after_photos_changed(tx, locked)
-            return key
-
-        key = await self.photo_write(house["id"], remove)
+        result = await self.listing_write(houses.remove_photo(self.db, house["id"], int(image_id)))
         # The row is gone for good before the file goes: never a row without its file.
-        await self.remove_files([key])
+        await self.remove_files(result.remove_keys)
         await self.cache.invalidate_house(house["id"])
-        self.flash("照片已删除", "info")
+        self.flash_outcome(result.outcome, "照片已删除")
         self.redirect(f"/houses/{house['id']}/edit#photos")
 
 
@@ -285,19 +401,28 @@ class HouseImageCoverHandler(PhotoBase):
     @tornado.web.authenticated
     async def post(self, house_id: str, image_id: str) -> None:
         house = await self.owned_house(int(house_id))
-        changed = await self.photo_write(
-            house["id"], lambda tx, locked: houses.set_cover(tx, locked["id"], int(image_id)))
-        if not changed:
-            raise PageError(404, "照片不存在")
+        result = await self.listing_write(houses.choose_cover(self.db, house["id"], int(image_id)))
         await self.cache.invalidate_house(house["id"])
-        self.flash("封面已更新")
+        self.flash_outcome(result.outcome, "封面已更新")
         self.redirect(f"/houses/{house['id']}/edit#photos")
 
 
+MY_FILTER_LABELS = {"all": "全部", "online": "已上线", "pending": "审核中", "rejected": "未通过", "offline": "已下线"}
+
+
 class MyHousesHandler(ListingBase):
-    """GET /my/houses: the landlord's listings with status and actions."""
+    """GET /my/houses?status=all|online|pending|rejected|offline&page=N: the landlord's
+    listings, 20 a page, with status, pending revisions and actions."""
 
     @tornado.web.authenticated
     async def get(self) -> None:
-        rows = await houses.by_owner(self.db, self.current_user.id)
-        self.render("houses/my.html", rows=rows)
+        status = self.arg("status", 20) or "all"
+        if status not in houses.OWNER_FILTERS:
+            raise PageError(400, "未知的房源状态")
+        counts = await houses.owner_counts(self.db, self.current_user.id)
+        pages = max(1, math.ceil(counts[status] / MY_PER_PAGE))
+        page = min(page_number(self.arg("page", 10), MY_MAX_PAGE), pages)
+        rows = await houses.by_owner(self.db, self.current_user.id, status, MY_PER_PAGE,
+                                     (page - 1) * MY_PER_PAGE)
+        self.render("houses/my.html", rows=rows, status=status, counts=counts, page=page, pages=pages,
+                    labels=MY_FILTER_LABELS, urlencode=urllib.parse.urlencode)

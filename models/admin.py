@@ -4,11 +4,10 @@ Every admin decision is one row of ``admin_actions`` (admin_id, action,
 target_type, target_id, reason, created_at), written in the same transaction as
 the change it records. Target types are ``house`` and ``user``.
 
-Moderation of listings (``houses.status``):
-
-* a new listing starts ``pending``; the owner changing its title, description or
-  photos sends an ``online`` or ``rejected`` listing back to ``pending``;
-* :data:`TRANSITIONS` says which admin action moves which status where.
+Moderation of listings: the statuses, transitions and revision rules live with the
+listing in models/houses.py (``MODERATION``, ``moderate``, ``decide_revision``), which
+calls :func:`record_action` inside its own transactions. This module keeps the
+admin pages' lists.
 """
 
 from __future__ import annotations
@@ -21,21 +20,12 @@ from models.users import USER_COLUMNS
 
 HOUSE_STATUSES = ("pending", "online", "rejected", "offline")
 
-# action -> (statuses it may start from, status it leads to)
-TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
-    "approve": (frozenset({"pending", "rejected", "offline"}), "online"),
-    "reject": (frozenset({"pending", "online"}), "rejected"),
-    "offline": (frozenset({"pending", "online"}), "offline"),
-}
-
-# Statuses that the owner's change of title, description or photos sends back to review.
-# An 'offline' listing stays down: only an admin takes it back online.
-REVIEW_AGAIN_FROM = ("online", "rejected")
-
 ACTION_LABELS = {
     "approve": "审核通过",
     "reject": "驳回",
     "offline": "下线",
+    "approve_revision": "修改审核通过",
+    "reject_revision": "修改驳回",
     "disable": "停用账号",
     "enable": "启用账号",
 }
@@ -63,18 +53,6 @@ async def actions_for(db: Database, target_type: str, target_id: int, limit: int
 
 # -- listings -------------------------------------------------------------------
 
-async def lock_house(tx: Transaction, house_id: int) -> dict | None:
-    """``SELECT … FOR UPDATE`` of one listing (id, owner_id, status); None when unknown."""
-    return await tx.queryone("SELECT id, owner_id, status FROM houses WHERE id = %s FOR UPDATE", house_id)
-
-
-async def send_back_to_review(tx: Transaction, house_id: int) -> int:
-    """Make an online or rejected listing pending again (its content changed); returns rows changed."""
-    return await tx.execute(
-        "UPDATE houses SET status = 'pending', review_note = NULL WHERE id = %s AND status IN (%s, %s)",
-        house_id, *REVIEW_AGAIN_FROM)
-
-
 async def get_house(db: Database, house_id: int) -> dict | None:
     """One listing of any status (deleted too) with area, owner and cover; None when unknown."""
     return await db.queryone(
@@ -91,6 +69,28 @@ async def house_counts(db: Database) -> dict[str, int]:
     counts = {s: 0 for s in (*HOUSE_STATUSES, "deleted")}
     counts.update({r["status"]: int(r["n"]) for r in rows})
     return counts
+
+
+async def revision_count(db: Database) -> int:
+    """How many listings have a revision waiting for review."""
+    return int(await db.scalar("SELECT COUNT(*) FROM house_revisions WHERE status = 'pending'"))
+
+
+async def list_revisions(db: Database, page: int, per_page: int) -> tuple[list[dict], int]:
+    """Listings with a pending revision, oldest submission first: (rows of the page, total).
+
+    Rows as :func:`list_houses`, plus revision_title and revision_at (when it was submitted).
+    """
+    total = await revision_count(db)
+    rows = await db.query(
+        "SELECT h.id, h.title, h.price_fen, h.status, h.review_note, h.updated_at, h.created_at, "
+        "h.owner_id, u.name AS owner_name, u.mobile AS owner_mobile, u.is_active AS owner_active, "
+        "a.name AS area_name, a.city AS city, r.title AS revision_title, r.created_at AS revision_at, "
+        "(SELECT storage_key FROM house_images i WHERE i.id = h.cover_image_id) AS cover_key "
+        "FROM house_revisions r JOIN houses h ON h.id = r.house_id JOIN areas a ON a.id = h.area_id "
+        "JOIN users u ON u.id = h.owner_id WHERE r.status = 'pending' "
+        "ORDER BY r.created_at ASC, r.house_id ASC LIMIT %s OFFSET %s", per_page, (page - 1) * per_page)
+    return rows, total
 
 
 async def list_houses(db: Database, status: str, page: int, per_page: int) -> tuple[list[dict], int]:

@@ -172,18 +172,18 @@ async def test_house_list_filters_by_status(app, new_client, login):
 
 
 @pytest.mark.gen_test(timeout=30)
-async def test_owner_edits_send_changed_content_back_to_review(app, landlord):
+async def test_owner_edits_keep_an_online_listing_online(app, landlord):
     client, owner = landlord
     cases = [
-        # (start status, form changes, status after the edit)
-        ("online", {"title": "新的标题"}, "pending"),
-        ("online", {"description": "全新的描述"}, "pending"),
-        ("online", {"price": "999"}, "online"),       # price alone needs no review
-        ("rejected", {"price": "999"}, "pending"),    # any edit resubmits a rejected listing
-        ("pending", {"title": "新的标题"}, "pending"),
-        ("offline", {"title": "新的标题"}, "offline"),  # only an admin takes it back online
+        # (start status, form changes, status after the edit, a pending revision afterwards)
+        ("online", {"title": "新的标题"}, "online", True),
+        ("online", {"description": "全新的描述"}, "online", True),
+        ("online", {"price": "999"}, "online", False),     # price alone needs no review
+        ("rejected", {"price": "999"}, "pending", False),  # any edit resubmits a rejected listing
+        ("pending", {"title": "新的标题"}, "pending", False),
+        ("offline", {"title": "新的标题"}, "offline", False),  # only an admin takes it back online
     ]
-    for start, changes, expected in cases:
+    for start, changes, expected, revised in cases:
         house = await make_house(app, owner, status=start, title="阳光两居室", description="近地铁")
         if start == "rejected":
             await app.db.execute("UPDATE houses SET review_note = '旧意见' WHERE id = %s", house["id"])
@@ -191,6 +191,12 @@ async def test_owner_edits_send_changed_content_back_to_review(app, landlord):
         response = await client.post(f"/houses/{house['id']}/edit", form)
         assert response.code == 302, (start, changes)
         assert (await status_of(app, house["id"]))["status"] == expected, (start, changes)
+        revision = await app.db.queryone("SELECT status FROM house_revisions WHERE house_id = %s", house["id"])
+        assert (revision == {"status": "pending"}) is revised, (start, changes)
+        row = await app.db.queryone("SELECT title, price_fen FROM houses WHERE id = %s", house["id"])
+        # Reviewed text waits in the revision; everything else applies at once.
+        assert row["title"] == ("阳光两居室" if revised or "title" not in changes else "新的标题"), (start, changes)
+        assert row["price_fen"] == (99900 if "price" in changes else 28800), (start, changes)
 
 
 @pytest.mark.gen_test(timeout=30)
@@ -203,26 +209,32 @@ async def test_unchanged_description_with_browser_line_breaks_is_not_a_change(ap
 
 
 @pytest.mark.gen_test(timeout=30)
-async def test_photo_changes_send_the_listing_back_to_review(app, landlord, new_client):
+async def test_photo_changes_of_an_online_listing_wait_in_a_revision(app, landlord, new_client):
     client, owner = landlord
     house = await make_house(app, owner, title="换照片的房源")
     upload = await client.post(f"/houses/{house['id']}/images", files=[("image", "a.jpg", jpeg_bytes(), "image/jpeg")])
     assert upload.code == 302
-    assert (await status_of(app, house["id"]))["status"] == "pending"
-    assert await public_sees(new_client, house["id"], "换照片的房源") == NOWHERE
-    assert (await client.get(f"/houses/{house['id']}")).code == 200  # still the owner's to see
+    assert (await status_of(app, house["id"]))["status"] == "online"
+    assert await public_sees(new_client, house["id"], "换照片的房源") == EVERYWHERE
+    assert await app.db.scalar("SELECT stage FROM house_images WHERE house_id = %s", house["id"]) == "added"
+    assert await app.db.scalar("SELECT status FROM house_revisions WHERE house_id = %s", house["id"]) == "pending"
 
-    # Deleting a photo of an online listing does the same.
-    await app.db.execute("UPDATE houses SET status = 'online' WHERE id = %s", house["id"])
+    # Deleting an approved photo of an online listing marks it; it stays public until approval.
+    await app.db.execute("UPDATE house_images SET stage = 'live' WHERE house_id = %s", house["id"])
+    await app.db.execute("DELETE FROM house_revisions WHERE house_id = %s", house["id"])
     image_id = await app.db.scalar("SELECT id FROM house_images WHERE house_id = %s", house["id"])
     assert (await client.post(f"/houses/{house['id']}/images/{image_id}/delete", {})).code == 302
-    assert (await status_of(app, house["id"]))["status"] == "pending"
+    assert (await status_of(app, house["id"]))["status"] == "online"
+    assert await app.db.scalar("SELECT stage FROM house_images WHERE id = %s", image_id) == "removed"
 
-    # An offline listing stays offline when its photos change.
+    # An offline listing stays offline when its photos change, and they apply at once.
+    await app.db.execute("DELETE FROM house_revisions WHERE house_id = %s", house["id"])
     await app.db.execute("UPDATE houses SET status = 'offline' WHERE id = %s", house["id"])
     upload = await client.post(f"/houses/{house['id']}/images", files=[("image", "b.jpg", jpeg_bytes(), "image/jpeg")])
     assert upload.code == 302
     assert (await status_of(app, house["id"]))["status"] == "offline"
+    assert await app.db.scalar("SELECT COUNT(*) FROM house_images WHERE house_id = %s AND stage = 'added'",
+                               house["id"]) == 0
 
 
 @pytest.mark.gen_test(timeout=30)
@@ -264,7 +276,7 @@ async def wait_for_lock_waiter(app, polls: int = 2000) -> bool:
 
 
 @pytest.mark.gen_test(timeout=60)
-async def test_an_edit_racing_an_approval_goes_back_to_review(client, app, login):
+async def test_an_edit_racing_an_approval_waits_in_a_revision(client, app, login):
     owner = await make_user(app)
     house = await make_house(app, owner, status="pending", title="原来的标题")
     await login(client, owner)
@@ -279,8 +291,10 @@ async def test_an_edit_racing_an_approval_goes_back_to_review(client, app, login
         assert not edit.done()
     response = await edit
     assert response.code == 302
+    # The edit saw the approved (online) row once it got the lock: its title waits for review.
     row = await app.db.queryone("SELECT title, status FROM houses WHERE id = %s", house["id"])
-    assert row["title"] == "未经审核的新标题" and row["status"] == "pending"
+    assert row["title"] == "原来的标题" and row["status"] == "online"
+    assert await app.db.scalar("SELECT title FROM house_revisions WHERE house_id = %s", house["id"]) == "未经审核的新标题"
 
 
 # -- odd ids and page numbers ---------------------------------------------------------

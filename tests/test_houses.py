@@ -118,15 +118,18 @@ async def test_edit_updates_and_invalidates_cache(owner_client, app, new_client,
                                  list(house_form(title="新标题", price="399").items()) + [("facility", "2")])
     assert response.code == 302
     row = await app.db.queryone("SELECT title, price_fen, status FROM houses WHERE id = %s", house["id"])
-    # A new title goes back to review: the edit is saved but not public until approved.
-    assert row == {"title": "新标题", "price_fen": 39900, "status": "pending"}
-    page = text(await client.get(f"/houses/{house['id']}"))  # the owner still sees it
-    assert "新标题" in page and "旧标题" not in page and "399" in page
-    # The cached home page and search were dropped: neither the old nor the held title shows.
+    # A new title waits in a revision: the listing stays online with the approved title,
+    # and the price applies at once.
+    assert row == {"title": "旧标题", "price_fen": 39900, "status": "online"}
+    assert await app.db.scalar("SELECT title FROM house_revisions WHERE house_id = %s", house["id"]) == "新标题"
+    page = text(await client.get(f"/houses/{house['id']}"))
+    assert "旧标题" in page and "新标题" not in page and 'data-price-fen="39900"' in page
+    # The cached home page and search were dropped: the new price shows, the held title does not.
     home = text(await client.get("/"))
-    assert "旧标题" not in home and "新标题" not in home
-    assert "旧标题" not in text(await client.get("/houses?area_id=110105"))
-    await approve_as_admin(app, new_client, login, house["id"])
+    assert "旧标题" in home and "新标题" not in home
+    assert 'data-price-fen="39900"' in text(await client.get("/houses?area_id=110105"))
+    admin, _ = await admin_client(app, new_client, login)
+    assert (await admin.post(f"/admin/houses/{house['id']}/revision/approve", {})).code == 302
     assert "新标题" in text(await client.get("/"))
     search = text(await client.get("/houses?area_id=110105"))
     assert "新标题" in search and 'data-price-fen="39900"' in search
@@ -197,7 +200,8 @@ async def test_delete_is_soft_and_hides_listing(owner_client, app):
 @pytest.mark.gen_test
 async def test_upload_photos_sets_cover_and_shows_them(owner_client, app):
     client, user = owner_client
-    house = await make_house(app, user)
+    # A listing being prepared (pending): its photo changes apply at once.
+    house = await make_house(app, user, status="pending")
     response = await client.post(f"/houses/{house['id']}/images", files=[
         ("image", "one.jpg", jpeg_bytes(), "image/jpeg"),
         ("image", "two.jpg", jpeg_bytes(color=(10, 200, 10)), "image/jpeg")])
@@ -217,7 +221,8 @@ async def test_upload_photos_sets_cover_and_shows_them(owner_client, app):
 @pytest.mark.gen_test
 async def test_upload_json_answer_for_xhr(owner_client, app):
     client, user = owner_client
-    house = await make_house(app, user)
+    # A listing being prepared (pending): its photo changes apply at once.
+    house = await make_house(app, user, status="pending")
     ok = await client.post(f"/houses/{house['id']}/images", files=[("image", "a.png", jpeg_bytes(), "image/png")],
                            headers={"Accept": "application/json"})
     assert ok.code == 200 and json_body(ok) == {"ok": True, "count": 1}
@@ -262,7 +267,8 @@ async def test_upload_without_file(owner_client, app):
 @pytest.mark.gen_test
 async def test_cover_and_delete_photo(owner_client, app):
     client, user = owner_client
-    house = await make_house(app, user)
+    # A listing being prepared (pending): its photo changes apply at once.
+    house = await make_house(app, user, status="pending")
     await client.post(f"/houses/{house['id']}/images", files=[
         ("image", "1.jpg", jpeg_bytes(), "image/jpeg"), ("image", "2.jpg", jpeg_bytes(), "image/jpeg")])
     first, second = await app.db.query("SELECT id, storage_key FROM house_images WHERE house_id = %s "

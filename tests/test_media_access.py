@@ -23,7 +23,12 @@ from tests.utils.outage import PrivateRedis
 
 
 async def photo_of(app, client, house) -> str:
-    """Upload one photo to *house* as *client* (its owner); returns its key."""
+    """Upload one photo to *house* as *client* (its owner), leaving the listing pending; returns its key.
+
+    The upload happens while the listing is pending, so the photo is one of its own
+    (added to an online listing it would wait in the listing's revision).
+    """
+    await app.db.execute("UPDATE houses SET status = 'pending' WHERE id = %s", house["id"])
     response = await client.post(f"/houses/{house['id']}/images", files=[("image", "a.jpg", jpeg_bytes(), "image/jpeg")])
     assert response.code == 302
     rows = await houses.images(app.db, house["id"])

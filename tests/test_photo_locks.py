@@ -45,7 +45,7 @@ async def upload(client: Client, house_id: int, color: int) -> int:
 @pytest.mark.gen_test(timeout=120)
 async def test_forty_concurrent_uploads_to_one_listing(app, login, wide_http, base_url):
     owner = await make_user(app)
-    house = await make_house(app, owner)
+    house = await make_house(app, owner, status="pending")  # photo writes apply at once (no revision)
     clients = []
     for _ in range(40):
         c = Client(wide_http, base_url)
@@ -69,7 +69,7 @@ async def test_forty_concurrent_uploads_to_one_listing(app, login, wide_http, ba
 @pytest.mark.gen_test(timeout=120)
 async def test_concurrent_uploads_deletes_and_cover_changes(app, login, wide_http, base_url):
     owner = await make_user(app)
-    house = await make_house(app, owner)
+    house = await make_house(app, owner, status="pending")  # photo writes apply at once (no revision)
     seed = Client(wide_http, base_url)
     await login(seed, owner)
     for i in range(6):
@@ -147,7 +147,7 @@ async def test_lock_held_elsewhere_gives_409_with_message(app, impatient_db, cli
 @pytest.mark.gen_test
 async def test_deleted_listing_photos_leave_the_disk(app, client, login):
     owner = await make_user(app)
-    house = await make_house(app, owner)
+    house = await make_house(app, owner, status="pending")  # photo writes apply at once (no revision)
     await login(client, owner)
     for i in range(2):
         await client.post(f"/houses/{house['id']}/images", files=[("image", f"{i}.jpg", jpeg_bytes(), "image/jpeg")])
