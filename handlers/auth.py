@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from handlers.base import BaseHandler, PageError, safe_next
+from handlers.profile import clean_text, name_problem
 from models import login_events, users
 from services.captcha import new_captcha_id, valid_captcha_id
 from services.passwords import check_password, hash_password, password_problem
@@ -12,6 +13,7 @@ from services.ratelimit import Attempt, RateLimiter, too_many_message
 
 MOBILE_RE = re.compile(r"^1[3-9]\d{9}$")
 BAD_CREDENTIALS = "手机号或密码错误"
+NAME_TAKEN = "这个名字已被其他用户使用"
 
 
 def mobile_problem(mobile: str) -> str | None:
@@ -27,12 +29,17 @@ def refuse_too_many(handler: BaseHandler, attempt: Attempt) -> None:
 
 
 class RegisterHandler(BaseHandler):
-    """GET shows the sign-up form; POST creates the account and logs it in."""
+    """GET shows the sign-up form; POST creates the account and logs it in.
+
+    The display name (``name``) is chosen here, under the profile page's rules
+    (handlers/profile.py name_problem), so reviews and listings show it from the start.
+    """
 
     def show(self, status: int = 200, errors: dict | None = None) -> None:
         self.set_status(status)
         self.render("auth/register.html", errors=errors or {},
-                    form={"mobile": self.arg("mobile", 11)}, captcha_id=new_captcha_id(),
+                    form={"mobile": self.arg("mobile", 11), "name": clean_text(self.arg("name", 200))},
+                    captcha_id=new_captcha_id(),
                     next=safe_next(self.get_argument("next", None)))
 
     async def get(self) -> None:
@@ -54,7 +61,10 @@ class RegisterHandler(BaseHandler):
         password = self.get_argument("password", "", strip=False)[:200]
         password2 = self.get_argument("password2", "", strip=False)[:200]
         captcha_id = self.arg("captcha_id", 64)
+        name = clean_text(self.arg("name", 200))
         errors: dict[str, str] = {}
+        if problem := name_problem(name, ""):
+            errors["name"] = problem
         if problem := mobile_problem(mobile):
             errors["mobile"] = problem
         if problem := password_problem(password):
@@ -67,14 +77,19 @@ class RegisterHandler(BaseHandler):
             errors["captcha"] = "图片验证码错误或已过期，请重新输入"
         if not errors and await users.id_of_mobile(self.db, mobile) is not None:
             errors["mobile"] = "该手机号已注册，请直接登录"
+        if not errors and await users.name_taken(self.db, name):
+            errors["name"] = NAME_TAKEN
         if errors:
             self.show(400, errors)
             return
         password_hash = await hash_password(password, self.config.bcrypt_rounds)
         try:
-            user_id = await users.create(self.db, mobile, password_hash)
+            user_id = await users.create(self.db, mobile, password_hash, name=name)
         except users.MobileTaken:  # a concurrent sign-up with the same mobile won
             self.show(400, {"mobile": "该手机号已注册，请直接登录"})
+            return
+        except users.NameTaken:  # a concurrent sign-up or rename took the name
+            self.show(400, {"name": NAME_TAKEN})
             return
         await self.start_session(await users.get_current(self.db, user_id))
         self.flash("注册成功，欢迎来到爱家！")

@@ -13,6 +13,7 @@ import secrets
 from dataclasses import dataclass
 
 from models.db import Database, Transaction, is_duplicate_key
+from models.profile import NameTaken  # noqa: F401  (raised by create, as by the profile's rename)
 
 # Columns safe to show to admins: no password hash, no ID card number.
 USER_COLUMNS = "id, mobile, name, avatar_key, real_name, is_admin, is_active, created_at, updated_at"
@@ -75,22 +76,33 @@ async def id_of_mobile(db: Database | Transaction, mobile: str) -> int | None:
     return await db.scalar("SELECT id FROM users WHERE mobile = %s", mobile)
 
 
+async def name_taken(db: Database | Transaction, name: str) -> bool:
+    """True when an account already uses the display name *name* (compared as the unique key
+    compares it: case-insensitively). One read of uq_users_name."""
+    return await db.scalar("SELECT id FROM users WHERE name = %s", name) is not None
+
+
 def default_name() -> str:
     """A random display name such as "用户3f9a2c" — never the mobile, which pages show publicly."""
     return "用户" + secrets.token_hex(3)
 
 
-async def create(db: Database | Transaction, mobile: str, password_hash: str, *, is_admin: bool = False) -> int:
-    """Insert a user with a random default name; returns the id. Raises :class:`MobileTaken`."""
+async def create(db: Database | Transaction, mobile: str, password_hash: str, *, is_admin: bool = False,
+                 name: str | None = None) -> int:
+    """Insert a user; returns the id. *name* is the display name chosen at sign-up (checked by
+    the caller), else a random default one. Raises :class:`MobileTaken`, or :class:`NameTaken`
+    when the chosen *name* belongs to another account (names are unique, case-insensitively)."""
     for _ in range(5):
         try:
             return await db.insert(
                 "INSERT INTO users (mobile, name, password_hash, is_admin) VALUES (%s, %s, %s, %s)",
-                mobile, default_name(), password_hash, int(is_admin))
+                mobile, name or default_name(), password_hash, int(is_admin))
         except Exception as exc:
             if not is_duplicate_key(exc):
                 raise
             if "uq_users_mobile" in str(exc):
                 raise MobileTaken(mobile) from exc
+            if name:
+                raise NameTaken(name) from exc
             # else the random name collided (1 in 16 million): draw another
     raise RuntimeError("could not find a free default user name")

@@ -15,7 +15,8 @@ from tests.utils.factories import PASSWORD, make_user, next_mobile
 
 async def register(client, app, **overrides):
     captcha_id, answer = await captcha_for(client, app)
-    form = dict(mobile=next_mobile(), password="Good#pass123", password2="Good#pass123",
+    mobile = next_mobile()
+    form = dict(mobile=mobile, name=f"新住客{mobile[-5:]}", password="Good#pass123", password2="Good#pass123",
                 captcha_id=captcha_id, captcha=answer.lower())
     form.update(overrides)
     return await client.post("/register", form), form
@@ -28,9 +29,9 @@ async def test_register_logs_in_and_redirects(client, app):
     user = await app.db.queryone("SELECT * FROM users WHERE mobile = %s", form["mobile"])
     assert user is not None and user["password_hash"].startswith(f"$2b${app.config.bcrypt_rounds:02d}$")
     home = text(await client.get("/"))
-    assert user["name"] in home and "注册成功" in home
-    # The default name is not the mobile: pages show names to everyone.
-    assert user["name"].startswith("用户") and form["mobile"] not in home
+    assert "注册成功" in home
+    # The name chosen at sign-up is the account's display name (never the mobile: pages show names).
+    assert user["name"] == form["name"] and form["name"] in home and form["mobile"] not in home
 
 
 @pytest.mark.gen_test

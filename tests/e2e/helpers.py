@@ -54,8 +54,10 @@ def field_errors(page: Page) -> list[str]:
 
 # -- going through the real forms ---------------------------------------------
 
-def register(page: Page, live_server, redis_sync: redis.Redis, mobile: str, password: str) -> None:
-    """Sign up through /register (mobile, password twice, image captcha); the page ends logged in.
+def register(page: Page, live_server, redis_sync: redis.Redis, mobile: str, password: str,
+             name: str | None = None) -> None:
+    """Sign up through /register (mobile, display name — *name* or one made from the mobile —,
+    password twice, image captcha); the page ends logged in.
 
     The captcha answer is read from Redis (``captcha:<captcha_id>``) once the
     captcha image has loaded, because drawing the image is what stores the answer.
@@ -69,6 +71,7 @@ def register(page: Page, live_server, redis_sync: redis.Redis, mobile: str, pass
     answer = redis_sync.get(f"captcha:{captcha_id}")
     assert answer, f"no captcha answer in Redis for {captcha_id!r}"
     page.fill("#mobile", mobile)
+    page.fill("#name", name or f"住客{mobile[-6:]}")
     page.fill("#password", password)
     page.fill("#password2", password)
     page.fill("#captcha", answer)
