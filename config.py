@@ -93,6 +93,8 @@ class Limits:
     register_window: int = 60 * 60
     captcha_per_ip: int = 60
     captcha_window: int = 10 * 60
+    # Messages (text) a user may send per minute, over the socket and the form alike.
+    message_per_minute: int = 30
 
 
 @dataclass(frozen=True)
@@ -164,6 +166,12 @@ class Settings:
     iplookup_cache_ttl: int = 7 * 24 * 3600
     iplookup_failure_ttl: int = 60
     shutdown_grace: float = 10.0
+    # Messaging (handlers/ws.py). IHOME_SITE_ORIGIN: the origin pages are served from, e.g.
+    # "https://ihome.example" — the only Origin /ws accepts ("" = the request's own host).
+    site_origin: str = ""
+    ws_max_per_user: int = 5  # IHOME_WS_MAX_PER_USER: open sockets per user, all processes
+    ws_ping_interval: float = 25.0  # seconds between pings; a peer that misses the next one is dropped
+    ws_session_check: float = 60.0  # seconds between checks that the sockets' sessions still exist
     limits: Limits = field(default_factory=Limits)
     timeouts: Timeouts = field(default_factory=Timeouts)
 
@@ -186,6 +194,27 @@ def _accel_prefix(value: str) -> str:
     if value and (not value.startswith("/") or value.startswith("//") or any(c in value for c in "?#\\ ")):
         raise ConfigError(f"IHOME_MEDIA_ACCEL_REDIRECT must be a path like /_media/, got {value!r}")
     return value
+
+
+def _site_origin(value: str) -> str:
+    """IHOME_SITE_ORIGIN: "" or scheme://host[:port] without a path (ConfigError otherwise)."""
+    value = value.strip().rstrip("/")
+    if not value:
+        return ""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query:
+        raise ConfigError(f"IHOME_SITE_ORIGIN must look like https://ihome.example, got {value!r}")
+    return value
+
+
+def _whole(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}")
 
 
 def _bool(value: str) -> bool:
@@ -317,6 +346,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         media_accel_redirect=_accel_prefix(env_vars.get("IHOME_MEDIA_ACCEL_REDIRECT", "")),
         debug=_bool(env_vars.get("IHOME_DEBUG", "0")),
         xheaders=_bool(env_vars.get("IHOME_XHEADERS", "0")),
+        site_origin=_site_origin(env_vars.get("IHOME_SITE_ORIGIN", "")),
+        ws_max_per_user=_whole(env_vars, "IHOME_WS_MAX_PER_USER", 5),
         iplookup_url=env_vars.get("IHOME_IPLOOKUP_URL", DEFAULT_IPLOOKUP_URL),
         iplookup_fields=env_vars.get("IHOME_IPLOOKUP_FIELDS", DEFAULT_IPLOOKUP_FIELDS),
         bcrypt_rounds=bcrypt_rounds,

@@ -30,11 +30,13 @@ from handlers import profile
 from handlers import health
 from handlers.base import NotFoundHandler
 from handlers import media
+from handlers import messages, ws
 from handlers.uploads import SMALL_BODY_BYTES
 from models import profile as profile_model
 from models.db import Database, create_database
 from models.revocations import RevocationLog
 from services.cache import Cache
+from services.delivery import Delivery
 from services.captcha import CaptchaService
 from services.crypto import DataKeyError, FieldCipher
 from services.images import ImageStore
@@ -76,6 +78,11 @@ def routes() -> list:
         (rf"/houses/{ID}/calendar/block", hosting.CalendarBlockHandler),
         (rf"/houses/{ID}/calendar/unblock", hosting.CalendarUnblockHandler),
         (r"/my/houses", hosting.MyHousesHandler),
+        # messages (guests and hosts), live over /ws
+        (rf"/houses/{ID}/contact", messages.ContactHandler),
+        (r"/messages", messages.InboxHandler),
+        (rf"/messages/{ID}", messages.ThreadHandler),
+        (r"/ws", ws.WebSocket),
         # orders (bookings)
         (rf"/houses/{ID}/book", houses.BookHandler),
         (r"/my/orders", orders.MyOrdersHandler),
@@ -140,6 +147,11 @@ class IHomeApplication(tornado.web.Application):
                                      revocations=RevocationLog(db))
         # Successful requests in the log too (errors always are); nginx keeps the access log in production.
         self.log_all_requests = settings.env != "production"
+        # Live messages: this process's pub/sub subscriber and sockets (started by build_app).
+        self.sockets = ws.SocketHub(self)
+        self.delivery = Delivery(redis, settings.redis_url, connect_timeout=settings.timeouts.redis_connect,
+                                 on_resume=self.sockets.resume_all)
+        self.send_limiter = messages.SendLimiter(redis, settings.limits.message_per_minute)
         self.inflight = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -158,7 +170,16 @@ class IHomeApplication(tornado.web.Application):
             default_handler_class=NotFoundHandler,
             debug=settings.debug,
             autoescape="xhtml_escape",
+            # A peer that stops answering pings is dropped, so dead sockets do not pile up.
+            websocket_ping_interval=settings.ws_ping_interval,
+            websocket_ping_timeout=settings.ws_ping_interval,
+            websocket_max_message_size=ws.MAX_FRAME_BYTES,
         )
+
+    async def announce_order(self, order_id: int) -> None:
+        """Deliver live the system message an order event just wrote (call after its transaction
+        committed; never raises). See handlers/messages.py."""
+        await messages.announce_order(self, order_id)
 
     def log_request(self, handler: tornado.web.RequestHandler) -> None:
         """Tornado's request log line, skipped for answers below 400 unless ``log_all_requests``
@@ -219,7 +240,10 @@ async def build_app(settings: config.Settings) -> IHomeApplication:
     db = await create_database(settings)
     redis = create_redis(settings)
     try:
-        return IHomeApplication(settings, db, redis, locator=IPLocator.from_settings(settings, redis))
+        app = IHomeApplication(settings, db, redis, locator=IPLocator.from_settings(settings, redis))
+        app.delivery.start()
+        app.sockets.start()
+        return app
     except BaseException:  # close what was opened, or the pool's __del__ complains later
         await db.close()
         await redis.aclose()
@@ -230,6 +254,8 @@ async def close_app(app: IHomeApplication) -> None:
     """Close the IP locator's HTTP client, the cache's and sessions' background work, the pool and Redis."""
     if app.locator is not None:
         app.locator.close()
+    await app.sockets.close()
+    await app.delivery.close()
     await app.cache.close()
     await app.sessions.close()
     await app.db.close()
@@ -280,6 +306,7 @@ async def main() -> None:
 
     log.info("shutting down: no new connections, finishing %d in-flight request(s)", app.inflight)
     server.stop()
+    app.sockets.close_all()  # 1001 "going away": the pages reconnect (to another process behind nginx)
     if not await app.wait_idle(settings.shutdown_grace):
         log.warning("gave up waiting for %d request(s) after %.0f s", app.inflight, settings.shutdown_grace)
     await server.close_all_connections()

@@ -29,7 +29,7 @@ from redis.exceptions import ReadOnlyError as RedisReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from handlers.security import BAD_PATH_CHARS, apply_cache_policy, apply_security_headers
-from models import users
+from models import orders, users
 from models.db import is_unavailable as database_unavailable
 from services.house_form import fen_to_yuan
 from services.sessions import Session
@@ -108,6 +108,11 @@ class BaseHandler(tornado.web.RequestHandler):
     # Set by cached_page on a miss: render_page keeps the page's HTML under it when it may.
     _page_key: str | None = None
     _flashed = False  # a flash was rendered into this response
+    # The header's "待处理 N" (booking requests waiting for this host), read in prepare for
+    # GET/HEAD of pages; None when not read (no user, not a page, database failing).
+    pending_requests: int | None = None
+    # Paths that never render the header: no count for them.
+    NO_HEADER_PREFIXES = ("/api/", "/media/", "/static/", "/ws", "/health")
 
     # -- headers, cookies and HEAD (handlers/security.py) ---------------------
     def clear(self) -> None:
@@ -209,12 +214,25 @@ class BaseHandler(tornado.web.RequestHandler):
             return
         self.current_session = session
         self._user = user
+        if self.request.method in ("GET", "HEAD") and not self.request.path.startswith(self.NO_HEADER_PREFIXES):
+            await self.load_pending_requests()
         if self.request.method not in ("GET", "HEAD", "OPTIONS"):
             # A write may change what pages show about the user (name, avatar, verification):
             # every session of theirs reloads the snapshot on its next request. (A page of
             # theirs loaded while this write runs may keep the old values: for user_reload
             # seconds at most.)
             await self.user_changed()
+
+    async def load_pending_requests(self) -> None:
+        """Read the header's count of booking requests waiting for the current user (as a host):
+        one indexed COUNT (models.orders.pending_count). A failing database leaves it unread
+        (no badge) rather than failing a page that may not need the database at all."""
+        try:
+            self.pending_requests = await orders.pending_count(self.db, self._user.id)
+        except Exception as exc:
+            if not dependency_down(exc):
+                raise
+            log.warning("pending requests of %s not counted: %s", self._user.id, exc)
 
     async def user_changed(self) -> None:
         """Tell every session of the current user to reload its user snapshot (no error if Redis fails)."""
@@ -438,6 +456,7 @@ class BaseHandler(tornado.web.RequestHandler):
             errors={},
             form={},
             current_path=self.request.path,
+            pending_requests=self.pending_requests,
         )
         return namespace
 

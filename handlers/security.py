@@ -24,6 +24,7 @@ in production come from deploy/nginx.conf, which serves those itself.
 
 from __future__ import annotations
 
+import functools
 import re
 
 import tornado.web
@@ -68,10 +69,28 @@ BAD_PATH_CHARS = re.compile(r"[\x00-\x1f\x7f\\]")
 NO_STORE = "no-store"
 
 
+@functools.lru_cache(maxsize=4)
+def policy_for(site_origin: str) -> str:
+    """The policy with the WebSocket form of *site_origin* (IHOME_SITE_ORIGIN, e.g.
+    ``https://ihome.example`` → ``wss://ihome.example``) added to connect-src, for /ws.
+
+    ``'self'`` already covers the page's own ws:/wss: origin in CSP Level 3 browsers;
+    naming it keeps older ones (Safari before 15.4) able to open the socket.
+    """
+    if not site_origin:
+        return CONTENT_SECURITY_POLICY
+    ws_origin = "ws" + site_origin[len("http"):] if site_origin.startswith("http") else site_origin
+    return CONTENT_SECURITY_POLICY.replace("connect-src 'self'", f"connect-src 'self' {ws_origin}", 1)
+
+
 def apply_security_headers(handler: tornado.web.RequestHandler) -> None:
-    """Set :data:`SECURITY_HEADERS` on *handler*'s response (call from ``set_default_headers``)."""
+    """Set :data:`SECURITY_HEADERS` on *handler*'s response (call from ``set_default_headers``);
+    the policy names the site's WebSocket origin when IHOME_SITE_ORIGIN is set (:func:`policy_for`)."""
     for name, value in SECURITY_HEADERS.items():
         handler.set_header(name, value)
+    site_origin = getattr(getattr(handler.application, "config", None), "site_origin", "")
+    if site_origin:
+        handler.set_header("Content-Security-Policy", policy_for(site_origin))
 
 
 def is_private_path(path: str) -> bool:

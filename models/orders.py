@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import pymysql
 
+from models import messages  # each order event writes its system message in the conversation
 from models.db import Database, Transaction, is_duplicate_key
 
 STATUSES = ("pending", "accepted", "rejected", "cancelled", "completed")
@@ -150,6 +151,7 @@ async def book(db: Database, guest_id: int, house_id: int, check_in: datetime.da
                 guest_id, house_id, check_in, check_out, nights, house["price_fen"], amount)
             await tx.executemany("INSERT INTO booked_nights (house_id, night, order_id) VALUES (%s, %s, %s)",
                                  [(house_id, night, order_id) for night in nights_between(check_in, check_out)])
+            await messages.order_event(tx, order_id, "booked")
             return Booked(order_id, nights, amount)
     except pymysql.err.MySQLError as exc:
         if is_duplicate_key(exc):
@@ -233,6 +235,7 @@ async def accept(db: Database, order_id: int, today: datetime.date) -> dict:
     async with db.transaction() as tx:
         order = await _lock(tx, order_id, "accept", today)
         await _set_status(tx, order_id, "accepted")
+        await messages.order_event(tx, order_id, "accepted")
     return order
 
 
@@ -241,6 +244,7 @@ async def reject(db: Database, order_id: int, reason: str, today: datetime.date)
     async with db.transaction() as tx:
         order = await _lock(tx, order_id, "reject", today)
         await _set_status(tx, order_id, "rejected", reason)
+        await messages.order_event(tx, order_id, "rejected")
         await tx.execute("DELETE FROM booked_nights WHERE order_id = %s", order_id)
     return order
 
@@ -250,6 +254,7 @@ async def cancel(db: Database, order_id: int, today: datetime.date) -> dict:
     async with db.transaction() as tx:
         order = await _lock(tx, order_id, "cancel", today)
         await _set_status(tx, order_id, "cancelled")
+        await messages.order_event(tx, order_id, "cancelled", "guest")
         await tx.execute("DELETE FROM booked_nights WHERE order_id = %s", order_id)
     return order
 
@@ -264,6 +269,7 @@ async def review(db: Database, order_id: int, rating: int, comment: str, today: 
                 "INSERT INTO reviews (order_id, house_id, author_id, rating, comment) VALUES (%s, %s, %s, %s, %s)",
                 order_id, order["house_id"], order["guest_id"], rating, comment)
             await _set_status(tx, order_id, "completed")
+            await messages.order_event(tx, order_id, "reviewed")
             await tx.execute("UPDATE houses SET order_count = order_count + 1 WHERE id = %s", order["house_id"])
     except pymysql.err.MySQLError as exc:
         # reviews.order_id is UNIQUE: the status check above makes this unreachable

@@ -9,27 +9,37 @@ from __future__ import annotations
 
 import datetime
 
+from models import lifecycle
 from models.admin import HOUSE_STATUSES, ORDER_STATUSES
 from models.db import Database
 
-# Revenue counts the money of stays that have happened: completed orders only.
-# Accepted orders are promises, and may still be cancelled.
+# Revenue counts the money of stays that have happened: completed orders only (an accepted
+# stay counts from its check-out time, models/lifecycle.py, whether or not the periodic
+# settling has written it yet). Accepted orders are promises, and may still be cancelled;
+# deposits are refundable holds, never revenue.
 REVENUE_STATUSES = ("completed",)
 TOP_AREAS = 10
 
+# Orders grouped by their status at a given time: the calendar's moves applied (lifecycle.effective_status).
+EFFECTIVE_STATUS_SQL = ("CASE WHEN status = 'pending' AND check_in <= %s THEN 'expired' "
+                        "WHEN status = 'accepted' AND check_out <= %s THEN 'completed' ELSE status END")
 
-async def totals(db: Database) -> dict:
+
+async def totals(db: Database, now: datetime.datetime | None = None) -> dict:
     """{users, active_users, admins, houses: {status: n}, orders: {status: n}, revenue_fen}.
 
-    houses counts every status but ``deleted``; revenue_fen is the sum of
-    amount_fen over orders whose status is in :data:`REVENUE_STATUSES`.
+    houses counts every status but ``deleted``; orders counts each order under its status at
+    *now* (default: the local time); revenue_fen is the sum of amount_fen (the nights, not the
+    deposit) over orders whose status at *now* is in :data:`REVENUE_STATUSES`.
     """
+    now = now or datetime.datetime.now()
     users = await db.queryone(
         "SELECT COUNT(*) AS total, COALESCE(SUM(is_active), 0) AS active, "
         "COALESCE(SUM(is_admin), 0) AS admins FROM users")
     house_rows = await db.query("SELECT status, COUNT(*) AS n FROM houses GROUP BY status")
     order_rows = await db.query(
-        "SELECT status, COUNT(*) AS n, COALESCE(SUM(amount_fen), 0) AS amount FROM orders GROUP BY status")
+        f"SELECT {EFFECTIVE_STATUS_SQL} AS status, COUNT(*) AS n, COALESCE(SUM(amount_fen), 0) AS amount "
+        "FROM orders GROUP BY 1", lifecycle.expired_through(now), lifecycle.completed_through(now))
     houses = {s: 0 for s in HOUSE_STATUSES}
     houses.update({r["status"]: int(r["n"]) for r in house_rows if r["status"] in houses})
     orders = {s: 0 for s in ORDER_STATUSES}

@@ -112,9 +112,9 @@ async def test_dashboard_chart_data(app, known_data, new_client, login):
 
     # Listings per area, most first, deleted ones left out.
     assert charts["areas"] == {"labels": ["北京市 朝阳区", "深圳市 南山区"], "counts": [3, 2]}
-    assert charts["orders"]["statuses"] == ["pending", "accepted", "rejected", "cancelled", "completed"]
-    assert charts["orders"]["counts"] == [1, 1, 0, 1, 2]
-    assert charts["orders"]["labels"][-1] == "已完成"
+    assert charts["orders"]["statuses"] == ["pending", "accepted", "rejected", "cancelled", "completed", "expired"]
+    assert charts["orders"]["counts"] == [1, 1, 0, 1, 2, 0]
+    assert charts["orders"]["labels"][-2:] == ["已完成", "已过期"]
 
 
 @pytest.mark.gen_test

@@ -49,8 +49,14 @@ async def nights_of(app, house_id: int) -> list[tuple[datetime.date, int]]:
 async def set_status(app, order_id: int, status: str) -> None:
     """Put an order straight into *status*, keeping booked_nights consistent with it."""
     await app.db.execute("UPDATE orders SET status = %s WHERE id = %s", status, order_id)
-    if status in ("rejected", "cancelled"):
+    if status in ("rejected", "cancelled", "expired"):
         await app.db.execute("DELETE FROM booked_nights WHERE order_id = %s", order_id)
+
+
+async def stay_over(app, order_id: int) -> None:
+    """Move an order's stay into the past (check-in 3 days ago, check-out yesterday): the
+    calendar completes an accepted stay and opens its review window."""
+    await app.db.execute("UPDATE orders SET check_in = %s, check_out = %s WHERE id = %s", day(-3), day(-1), order_id)
 
 
 # --------------------------------------------------------------------------- booking
@@ -70,7 +76,7 @@ async def test_book_creates_pending_order_with_price_snapshot_and_nights(app, pa
     body = text(page)
     assert page.code == 200
     assert "预订已提交：3 晚，共 ¥865.50" in body
-    assert "¥288.50 × 3 晚 = <strong class=\"price\">¥865.50</strong>" in body
+    assert "¥288.50 × 3 晚" in body and 'class="col-5 text-end mb-1 price-subtotal">¥865.50<' in body
     assert 'data-status="pending"' in body and "待确认" in body
 
     # The snapshot does not follow later price changes.
@@ -246,7 +252,7 @@ async def test_listing_page_booking_form_calendar_and_login_prompt(app, party):
     body = text(page)
     assert page.code == 200
     assert f'action="/houses/{p.house["id"]}/book"' in body and 'name="_xsrf"' in body
-    assert 'data-price-fen="30000" data-min-days="2" data-max-days="7"' in body
+    assert 'data-price-fen="30000" data-deposit-fen="50000" data-min-days="2" data-max-days="7"' in body
     assert "js/booking.js" in body
     # Three months of calendar, this month first, with the booked nights marked.
     months = re.findall(r'class="table table-sm calendar mb-0" data-month="(\d{4}-\d{2})"', body)
@@ -276,6 +282,7 @@ async def test_accept_then_review_completes_and_counts_the_stay(app, party):
     assert (await order_row(app, order_id))["status"] == "accepted"
     assert "已接单" in text(await p.lc.get(f"/orders/{order_id}"))
 
+    await stay_over(app, order_id)  # the calendar completes the stay; the review closes nothing
     reviewed = await p.gc.post(f"/orders/{order_id}/review", {"rating": "4", "comment": "干净，房东很热情"})
     assert reviewed.code == 302
     assert (await order_row(app, order_id))["status"] == "completed"
@@ -298,7 +305,7 @@ async def test_listing_shows_reviews_with_average(app, party, login, new_client)
         offset = 0 if rating == 5 else 1
         order_id = order_id_of(await p.book(offset, offset + 1, client=guest))
         assert (await p.lc.post(f"/orders/{order_id}/accept")).code == 302
-        await app.db.execute("UPDATE orders SET check_in = %s WHERE id = %s", today(), order_id)
+        await stay_over(app, order_id)
         assert (await guest.post(f"/orders/{order_id}/review", {"rating": rating, "comment": comment})).code == 302
     body = text(await p.anon.get(f"/houses/{p.house['id']}"))
     assert '<span id="rating-average">4.5</span>' in body and '<span id="review-count">2</span>' in body
@@ -313,7 +320,8 @@ async def test_review_author_named_by_mobile_is_masked(app, party):
     await profile_model.set_name(app.db, p.guest["id"], p.guest["mobile"])
     order_id = order_id_of(await p.book(0, 1))
     await p.lc.post(f"/orders/{order_id}/accept")
-    await p.gc.post(f"/orders/{order_id}/review", {"rating": "5", "comment": "好"})
+    await stay_over(app, order_id)
+    assert (await p.gc.post(f"/orders/{order_id}/review", {"rating": "5", "comment": "好"})).code == 302
     body = text(await p.anon.get(f"/houses/{p.house['id']}"))
     mobile = p.guest["mobile"]
     assert f"{mobile[:3]}****{mobile[7:]}" in body and mobile not in body
@@ -350,39 +358,42 @@ async def test_cancel_pending_frees_nights(app, party):
 
 
 @pytest.mark.gen_test
-async def test_cancel_accepted_only_before_check_in(app, party):
+async def test_cancel_accepted_only_before_the_free_cancellation_deadline(app, party):
+    # Deadline: 24 h before 14:00 on the check-in day. Check-in in 3 days: before it, whatever
+    # the time of day; check-in today: after it. (The exact boundary: tests/test_cancellation.py.)
     p = await party()
-    tomorrow = order_id_of(await p.book(1, 2))
+    later = order_id_of(await p.book(3, 4))
     today = order_id_of(await p.book(0, 1))
-    for order_id in (tomorrow, today):
+    for order_id in (later, today):
         assert (await p.lc.post(f"/orders/{order_id}/accept")).code == 302
-    assert (await p.gc.post(f"/orders/{tomorrow}/cancel")).code == 302
-    assert (await order_row(app, tomorrow))["status"] == "cancelled"
+    assert (await p.gc.post(f"/orders/{later}/cancel")).code == 302
+    assert (await order_row(app, later))["status"] == "cancelled"
     refused = await p.gc.post(f"/orders/{today}/cancel")
-    assert refused.code == 409 and "已到入住日期，不能再取消已接单的订单" in text(refused)
+    deadline = f"{day(-1).isoformat()} 14:00"
+    assert refused.code == 409 and f"免费取消已于 {deadline} 截止" in text(refused)
     assert (await order_row(app, today))["status"] == "accepted"
     assert await nights_of(app, p.house["id"]) == [(day(0), today)]
 
 
 @pytest.mark.gen_test
-async def test_review_only_after_the_stay_has_begun(app, party):
+async def test_review_only_after_check_out(app, party):
     p = await party()
-    order_id = order_id_of(await p.book(1, 2))
+    order_id = order_id_of(await p.book(0, 1))  # the stay begins today, ends tomorrow
     await p.lc.post(f"/orders/{order_id}/accept")
     response = await p.gc.post(f"/orders/{order_id}/review", {"rating": "5", "comment": "好"})
-    assert response.code == 409 and "入住之后才能评价" in text(response)
+    assert response.code == 409 and f"退房后才能评价（{day(1).isoformat()} 12:00 起）" in text(response)
     assert await app.db.scalar("SELECT COUNT(*) FROM reviews") == 0
 
 
 @pytest.mark.gen_test
-async def test_accept_refused_once_check_in_date_passed(app, party):
+async def test_request_unanswered_past_check_in_day_has_expired(app, party):
     p = await party()
     order_id = order_id_of(await p.book(0, 2))
     await app.db.execute("UPDATE orders SET check_in = %s WHERE id = %s", day(-1), order_id)
     response = await p.lc.post(f"/orders/{order_id}/accept")
-    assert response.code == 409 and "入住日期已过" in text(response)
-    # The landlord can still turn it down, which frees the nights.
-    assert (await p.lc.post(f"/orders/{order_id}/reject", {"reason": "过期"})).code == 302
+    assert response.code == 409 and "订单已过期，不能再接单" in text(response)
+    assert (await p.lc.post(f"/orders/{order_id}/reject", {"reason": "过期"})).code == 409
+    assert 'data-status="expired"' in text(await p.gc.get(f"/orders/{order_id}"))
 
 
 @pytest.mark.gen_test
@@ -399,10 +410,11 @@ async def test_review_validation(app, party, form, field, message):
     p = await party()
     order_id = order_id_of(await p.book(0, 1))
     await p.lc.post(f"/orders/{order_id}/accept")
+    await stay_over(app, order_id)
     response = await p.gc.post(f"/orders/{order_id}/review", form)
     assert response.code == 400
     assert field_error(text(response), field) == message
-    assert (await order_row(app, order_id))["status"] == "accepted"
+    assert 'data-status="completed"' in text(response)
     assert await app.db.scalar("SELECT COUNT(*) FROM reviews") == 0
 
 
@@ -411,19 +423,23 @@ async def test_review_of_500_characters_is_accepted(app, party):
     p = await party()
     order_id = order_id_of(await p.book(0, 1))
     await p.lc.post(f"/orders/{order_id}/accept")
+    await stay_over(app, order_id)
     assert (await p.gc.post(f"/orders/{order_id}/review", {"rating": "1", "comment": "好" * 500})).code == 302
     assert len(await app.db.scalar("SELECT comment FROM reviews WHERE order_id = %s", order_id)) == 500
 
 
-# Every (status, action) pair with a check-in of today: 302 when allowed, 409 otherwise.
+# Every (status, action) pair with a check-in of today (past the free-cancellation deadline, the
+# stay not over, so no review yet): 302 when allowed, 409 otherwise. Reviews, release and the
+# deadline's boundary: tests/test_order_lifecycle.py and tests/test_cancellation.py.
 TRANSITIONS = {
     "pending": {"accept": 302, "reject": 302, "cancel": 302, "review": 409},
-    "accepted": {"accept": 409, "reject": 409, "cancel": 409, "review": 302},
+    "accepted": {"accept": 409, "reject": 409, "cancel": 409, "review": 409},
     "rejected": {"accept": 409, "reject": 409, "cancel": 409, "review": 409},
     "cancelled": {"accept": 409, "reject": 409, "cancel": 409, "review": 409},
     "completed": {"accept": 409, "reject": 409, "cancel": 409, "review": 409},
+    "expired": {"accept": 409, "reject": 409, "cancel": 409, "review": 409},
 }
-RESULT = {"accept": "accepted", "reject": "rejected", "cancel": "cancelled", "review": "completed"}
+RESULT = {"accept": "accepted", "reject": "rejected", "cancel": "cancelled"}
 
 
 @pytest.mark.gen_test
@@ -451,6 +467,7 @@ async def test_review_twice_is_409(app, party):
     p = await party()
     order_id = order_id_of(await p.book(0, 1))
     await p.lc.post(f"/orders/{order_id}/accept")
+    await stay_over(app, order_id)
     assert (await p.gc.post(f"/orders/{order_id}/review", {"rating": "5", "comment": "好"})).code == 302
     again = await p.gc.post(f"/orders/{order_id}/review", {"rating": "1", "comment": "再来"})
     assert again.code == 409 and "你已经评价过这次入住" in text(again)
@@ -497,14 +514,15 @@ async def test_order_actions_authorisation(app, party, action, who, code, messag
     order_id = order_id_of(await p.book(0, 2))
     if action == "review":
         await set_status(app, order_id, "accepted")
+        await stay_over(app, order_id)
     landlord_action = action in ("accept", "reject")
     client = {"anon": p.anon, "stranger": p.sc, "wrong_party": p.gc if landlord_action else p.lc}[who]
     response = await client.post(f"/orders/{order_id}/{action}", {"reason": "x", "rating": "5", "comment": "好"})
     assert response.code == code
     if message is None:
-        message = "只有房东可以接单或拒绝订单" if landlord_action else "只有房客本人可以取消或评价订单"
+        message = "只有房东可以接单、拒绝或释放订单" if landlord_action else "只有房客本人可以取消或评价订单"
     assert message in text(response)
-    before = "accepted" if action == "review" else "pending"
+    before = "accepted" if action == "review" else "pending"  # the stored status: no action ran
     assert (await order_row(app, order_id))["status"] == before
     assert await app.db.scalar("SELECT COUNT(*) FROM reviews") == 0
 
@@ -526,6 +544,7 @@ async def test_my_orders_lists_each_side_with_badges_and_actions(app, party):
     pending = order_id_of(await p.book(1, 2))
     accepted = order_id_of(await p.book(0, 1))
     await p.lc.post(f"/orders/{accepted}/accept")
+    await stay_over(app, accepted)  # the stay is over: completed, open for review
     rejected = order_id_of(await p.book(5, 6))
     await p.lc.post(f"/orders/{rejected}/reject", {"reason": "满了"})
 
@@ -533,13 +552,13 @@ async def test_my_orders_lists_each_side_with_badges_and_actions(app, party):
     body = text(guest_page)
     assert guest_page.code == 200
     rows = dict(re.findall(r'class="[^"]*order-row" data-order-id="(\d+)" data-status="(\w+)"', body))
-    assert rows == {str(pending): "pending", str(accepted): "accepted", str(rejected): "rejected"}
+    assert rows == {str(pending): "pending", str(accepted): "completed", str(rejected): "rejected"}
     assert f'action="/orders/{pending}/cancel"' in body  # pending: cancel
-    assert f'href="/orders/{accepted}#review"' in body  # accepted, stay begun: review, no cancel
+    assert f'href="/orders/{accepted}#review"' in body  # stay over: review, no cancel
     assert f'action="/orders/{accepted}/cancel"' not in body
     assert f'action="/orders/{rejected}/' not in body and "拒绝原因：满了" in body
     assert "/accept" not in body and "/reject" not in body
-    for label in ("待确认", "已接单", "已拒绝"):
+    for label in ("待确认", "已完成", "已拒绝"):
         assert label in body
 
     landlord = text(await p.lc.get("/my/orders?role=landlord"))

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from tests.utils.client import json_body, text
-from tests.utils.dates import iso, today
+from tests.utils.dates import day, iso, today
 from tests.utils.factories import house_form, make_house, make_user
 from tests.utils.pages import field_error, order_id_of
 
@@ -114,7 +114,8 @@ async def test_sort_booking_follows_completed_stays(app, world, login, new_clien
     for house, landlord, offset in [(a, lc, 0), (a, lc, 1), (c, cc, 0)]:
         order_id = await book(house, offset, offset + 1)
         assert (await landlord.post(f"/orders/{order_id}/accept")).code == 302
-        await app.db.execute("UPDATE orders SET check_in = %s WHERE id = %s", today(), order_id)
+        # The stay is over: the calendar completes it (order_count), and the review window opens.
+        await app.db.execute("UPDATE orders SET check_in = %s, check_out = %s WHERE id = %s", day(-3), day(-1), order_id)
         assert (await gc.post(f"/orders/{order_id}/review", {"rating": "5", "comment": "好"})).code == 302
     await book(b, 5, 6)
     counts = {r["id"]: r["order_count"] for r in await app.db.query("SELECT id, order_count FROM houses")}
@@ -188,6 +189,7 @@ async def test_review_makes_cached_search_and_listing_fresh(app, world):
     listing = text(await anon.get(f"/houses/{a['id']}"))
     assert 'id="no-reviews"' in listing
     assert await search_keys(app) and await app.redis.exists(f"cache:house:{a['id']}")
+    await app.db.execute("UPDATE orders SET check_in = %s, check_out = %s WHERE id = %s", day(-3), day(-1), order_id)
     assert (await gc.post(f"/orders/{order_id}/review", {"rating": "5", "comment": "住得很舒服"})).code == 302
     assert found(await anon.get("/houses?sort=booking")) == [a["id"], b["id"]]
     page = await anon.get("/houses?sort=booking")

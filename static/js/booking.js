@@ -8,6 +8,7 @@
   var ed = document.getElementById('ed');
   if (!box || !sd || !ed) { return; }
   var priceFen = parseInt(box.dataset.priceFen, 10) || 0;
+  var depositFen = parseInt(box.dataset.depositFen, 10) || 0;  // a separate, refundable hold
   var minDays = parseInt(box.dataset.minDays, 10) || 0;
   var maxDays = parseInt(box.dataset.maxDays, 10) || 0;  // 0 = no limit
   var preview = document.getElementById('price-preview');
@@ -34,8 +35,10 @@
     preview.textContent = html;
   }
 
-  function update() {
+  function update(first) {
     var a = dayNumber(sd.value), b = dayNumber(ed.value);
+    // On load the server's breakdown (modules/price_breakdown.html) already describes these dates.
+    var keep = first && preview.querySelector('.price-breakdown');
     if (a !== null) { ed.min = isoDay(a + 1); }
     var taken = false;
     if (a === null || b === null) {
@@ -49,8 +52,11 @@
         show('该房源最少预订 ' + minDays + ' 晚', 'text-danger');
       } else if (maxDays && nights > maxDays) {
         show('该房源最多预订 ' + maxDays + ' 晚', 'text-danger');
-      } else {
-        show('¥' + yuan(priceFen) + ' × ' + nights + ' 晚 = ¥' + yuan(priceFen * nights), 'fw-semibold price');
+      } else if (!keep) {
+        var subtotal = priceFen * nights;
+        show('¥' + yuan(priceFen) + ' × ' + nights + ' 晚 = ¥' + yuan(subtotal) +
+             (depositFen ? ' + 押金 ¥' + yuan(depositFen) + '（退房后退还）' : '') +
+             ' · 应付 ¥' + yuan(subtotal + depositFen), 'fw-semibold price');
       }
     }
     if (clash) { clash.classList.toggle('d-none', !taken); }
@@ -91,7 +97,7 @@
   ed.addEventListener('change', changed);
   sd.addEventListener('input', changed);
   ed.addEventListener('input', changed);
-  update();
+  update(true);
   if (serverErrors.length) {
     // The server already said what is wrong; don't repeat it in other words.
     if (clash) { clash.classList.add('d-none'); }
