@@ -87,7 +87,7 @@ def routes() -> list:
         (rf"/houses/{ID}/book", houses.BookHandler),
         (r"/my/orders", orders.MyOrdersHandler),
         (rf"/orders/{ID}", orders.OrderHandler),
-        (rf"/orders/{ID}/(accept|reject|cancel|review)", orders.OrderActionHandler),
+        (rf"/orders/{ID}/(accept|reject|release|cancel|review)", orders.OrderActionHandler),
         # profile and account security
         (r"/profile", profile.ProfileHandler),
         (r"/profile/avatar", profile.AvatarHandler),

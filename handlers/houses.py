@@ -13,9 +13,10 @@ import urllib.parse
 from handlers.base import BaseHandler, PageError, page_number, small_int
 from handlers.display import CALENDAR_MONTHS, add_months, calendar_months, public_name
 from models import areas as areas_model
-from models import houses, orders, reviews, search
+from models import houses, lifecycle, orders, reviews, search
 from services import cache as cache_keys
 from services.house_form import fen_to_yuan, parse_yuan
+from services.pricing import breakdown
 
 HOME_TOP = 5
 HOME_LATEST = 12
@@ -333,7 +334,11 @@ class HouseDetailHandler(ListingBase):
 
     async def get(self, house_id: str) -> None:
         # The booking form and the owner's links depend on the visitor: anonymous visitors only.
-        if await self.cached_page(f"/houses/{int(house_id)}", dated=True, anonymous_only=True):
+        # A page pre-filled from sd/ed/guests is kept only under its canonical query (booking_query).
+        canonical = booking_query(self)[1]
+        if (self.request.query == canonical
+                and await self.cached_page(f"/houses/{int(house_id)}{'?' if canonical else ''}{canonical}",
+                                           dated=True, anonymous_only=True)):
             return
         data = await self.house_page_data(int(house_id))
         if data is None or not self.can_see(data["house"]):
@@ -350,13 +355,46 @@ class HouseDetailHandler(ListingBase):
         return await listing_extra(self, house)
 
 
+PREFILL_MAX_GUESTS = 50  # the listing form's capacity limit: a larger number in a link is junk
+
+
+def booking_query(handler: BaseHandler) -> tuple[dict, str]:
+    """The booking form's values carried in the listing URL (``sd``, ``ed``, ``guests``, as the
+    search cards link with them): (the valid ones as {"sd": "YYYY-MM-DD", "ed": …, "guests": "2"},
+    their canonical query string). Invalid or past values are dropped, not refused: the link
+    still shows the listing. The canonical string ("" without values) names the cached page."""
+    values: dict[str, str] = {}
+    today = datetime.date.today()
+    try:
+        check_in = datetime.date.fromisoformat(handler.arg("sd", 20))
+        check_out = datetime.date.fromisoformat(handler.arg("ed", 20))
+    except ValueError:
+        pass
+    else:
+        if today <= check_in < check_out and (check_out - check_in).days <= MAX_STAY_NIGHTS:
+            values.update(sd=check_in.isoformat(), ed=check_out.isoformat())
+    guests = small_int(handler.arg("guests", 10), 2)
+    if guests and guests <= PREFILL_MAX_GUESTS:
+        values["guests"] = str(guests)
+    return values, urllib.parse.urlencode(values)
+
+
+def listing_url(house_id: int, values: dict) -> str:
+    """/houses/<id> with the booking form's *values* as its query (for ``next`` links)."""
+    query = urllib.parse.urlencode({k: v for k, v in values.items() if k in ("sd", "ed", "guests") and v})
+    return f"/houses/{house_id}{'?' + query if query else ''}"
+
+
 async def listing_extra(handler: HouseDetailHandler, house: dict) -> dict:
     """The listing page's booking parts for HouseDetailHandler.detail_extra.
 
-    Sidebar: the booking form (with the handler's ``booking_form`` / ``booking_errors``
-    after a refused booking). Sections: the availability calendar of this month and
-    the next two, and the reviews with their average rating. Read per request: the
-    rows are small, indexed look-ups and must be exact right after a booking.
+    Sidebar: the booking form, pre-filled from the URL (:func:`booking_query`) or, after a
+    refused booking, from the handler's ``booking_form`` / ``booking_errors``, with the price
+    breakdown (services/pricing.py) and the free-cancellation deadline for the chosen dates.
+    Sections: the availability calendar of this month and the next two, and the reviews with
+    their average rating. ``address``: the street address, for the owner and for a guest with
+    an accepted stay only (never on the anonymous page, which is cached and shared). Read per
+    request: the rows are small, indexed look-ups and must be exact right after a booking.
     """
     today = datetime.date.today()
     first = today.replace(day=1)
@@ -368,9 +406,25 @@ async def listing_extra(handler: HouseDetailHandler, house: dict) -> dict:
         blocker = "该房源当前未上线，暂不接受预订"
     else:
         blocker = None
+    form = handler.booking_form or booking_query(handler)[0]
+    money = deadline = None
+    try:
+        check_in = datetime.date.fromisoformat(form.get("sd", ""))
+        nights = (datetime.date.fromisoformat(form.get("ed", "")) - check_in).days
+        if nights >= 1:
+            money = breakdown(house["price_fen"], nights, house["deposit_fen"])
+            deadline = lifecycle.cancel_deadline(check_in, handler.config.free_cancel_hours)
+    except ValueError:
+        pass
+    address = None
+    if user and (user.id == house["owner_id"] or await orders.has_stay(handler.db, user.id, house["id"])):
+        address = house["address"]
     return {
+        "address": address,
         "sidebar": [("houses/booking_sidebar.html", {
-            "booking": handler.booking_form, "booking_errors": handler.booking_errors,
+            "booking": form, "booking_errors": handler.booking_errors, "money": money, "deadline": deadline,
+            "free_cancel_hours": handler.config.free_cancel_hours, "check_in_hour": lifecycle.CHECK_IN_HOUR,
+            "login_next": urllib.parse.quote(listing_url(house["id"], form), safe="/"),
             "blocker": blocker, "today": today.isoformat()})],
         "sections": [
             ("houses/calendar.html", {"months": calendar_months(first, CALENDAR_MONTHS, booked, today)}),
@@ -391,33 +445,45 @@ def parse_day(raw: str, field: str, missing: str) -> datetime.date:
         raise orders.BookingRefused(400, "日期格式应为 YYYY-MM-DD", field) from None
 
 
-class BookHandler(HouseDetailHandler):
-    """POST /houses/<id>/book (``sd``, ``ed`` as YYYY-MM-DD) → 302 to /orders/<order_id>.
+def parse_guests(raw: str) -> int:
+    """The form's number of guests (1 when left empty); raises BookingRefused (400) for junk.
+    The listing's capacity is checked by models.orders.book."""
+    if not raw:
+        return 1
+    value = small_int(raw, 4)
+    if value is None:
+        raise orders.BookingRefused(400, "入住人数须为整数", "guests")
+    return value
 
-    A refused booking gets a 4xx: a date problem shows the listing page again with
-    the message next to the booking form; any other rule (not logged in, listing
-    offline, own listing) gets the error page with its message.
+
+class BookHandler(HouseDetailHandler):
+    """POST /houses/<id>/book (``sd``, ``ed`` as YYYY-MM-DD, ``guests`` 1..capacity) → 302 to /orders/<order_id>.
+
+    A refused booking gets a 4xx: a problem with the dates or the number of guests shows
+    the listing page again with the message next to the field; any other rule (not
+    logged in, listing offline, own listing) gets the error page with its message.
     """
 
     async def post(self, house_id: str) -> None:
         if not self.current_user:
             raise PageError(403, "请先登录再预订")
-        sd, ed = self.arg("sd", 20), self.arg("ed", 20)
+        sd, ed, guests_raw = self.arg("sd", 20), self.arg("ed", 20), self.arg("guests", 10)
         try:
             check_in = parse_day(sd, "sd", "请选择入住日期")
             check_out = parse_day(ed, "ed", "请选择离开日期")
+            guests = parse_guests(guests_raw)
             booked = await orders.book(self.db, self.current_user.id, int(house_id), check_in, check_out,
-                                       datetime.date.today())
+                                       datetime.date.today(), guests)
         except orders.BookingRefused as exc:
             if exc.field is None:
                 raise PageError(exc.status, exc.message)
-            self.booking_form = {"sd": sd, "ed": ed}
+            self.booking_form = {"sd": sd, "ed": ed, "guests": guests_raw}
             self.booking_errors = {exc.field: exc.message}
             self.set_status(exc.status)
             await self.get(house_id)
             return
         # A booking changes only which nights are free: dated searches, not the card or page.
         await self.cache.invalidate_availability(int(house_id))
-        await self.application.announce_order(booked.order_id)  # the host sees the request live
-        self.flash(f"预订已提交：{booked.nights} 晚，共 ¥{fen_to_yuan(booked.amount_fen)}，等待房东确认")
+        deposit = f"，另付押金 ¥{fen_to_yuan(booked.deposit_fen)}" if booked.deposit_fen else ""
+        self.flash(f"预订已提交：{booked.nights} 晚，共 ¥{fen_to_yuan(booked.amount_fen)}{deposit}，等待房东确认")
         self.redirect(f"/orders/{booked.order_id}")
