@@ -66,6 +66,7 @@ from typing import Awaitable, Callable, TypeVar
 import pymysql
 
 from models import admin as admin_log
+from models import lifecycle
 from models.db import Database, Transaction, is_duplicate_key
 from models.search import CARD_COLUMNS, PUBLIC
 
@@ -714,17 +715,20 @@ async def _booked_by_guests(tx: Transaction, house_id: int, check_in: datetime.d
 
 
 async def block(db: Database, house_id: int, check_in: datetime.date, check_out: datetime.date,
-                today: datetime.date) -> int:
+                today: datetime.date, now: datetime.datetime | None = None) -> int:
     """Block the nights [check_in, check_out) of *house_id* for its host; returns the block's id.
 
     Overlapping or adjacent blocks merge into one. Nights booked by guests (any order
     holding booked_nights) refuse the whole range: :class:`DatesTaken` names them. The
     booked_nights primary key decides a race with a booking (the listing lock makes them
-    queue; the key is the backstop). Raises DatesRefused, DatesTaken, ListingGone, ListingBusy.
+    queue; the key is the backstop). The listing's calendar is settled first, as a booking
+    does (models/lifecycle.py): requests that expired by *now* (default: the local time) no
+    longer hold their nights. Raises DatesRefused, DatesTaken, ListingGone, ListingBusy.
     """
     check_block_dates(check_in, check_out, today)
 
     async def work(tx: Transaction, house: dict) -> int:
+        await lifecycle.settle_house(tx, house_id, now or datetime.datetime.now())
         taken = await _booked_by_guests(tx, house_id, check_in, check_out)
         if taken:
             raise DatesTaken(taken)

@@ -155,6 +155,22 @@ async def test_order_deletes_never_touch_block_rows(app, host, new_client, login
     assert await blocked_nights(app, house["id"]) == [iso(8), iso(9)]
 
 
+@pytest.mark.gen_test(timeout=30)
+async def test_nights_of_an_expired_request_can_be_blocked(app, host, new_client):
+    """A request nobody answered before check-in has expired: its nights are free to block."""
+    client, owner = host
+    house = await make_house(app, owner)
+    guest = await make_user(app)
+    order_id = await app.db.insert(
+        "INSERT INTO orders (guest_id, house_id, check_in, check_out, nights, price_fen, amount_fen) "
+        "VALUES (%s, %s, %s, %s, 4, 100, 400)", guest["id"], house["id"], day(-1), day(3))
+    await app.db.executemany("INSERT INTO booked_nights (house_id, night, order_id) VALUES (%s, %s, %s)",
+                             [(house["id"], day(i), order_id) for i in range(-1, 3)])
+    assert (await block(client, house["id"], iso(0), iso(2))).code == 302
+    assert await app.db.scalar("SELECT status FROM orders WHERE id = %s", order_id) == "expired"
+    assert await blocked_nights(app, house["id"]) == [iso(0), iso(1)]
+
+
 @pytest.fixture
 def race_http(io_loop, http_server):
     client = AsyncHTTPClient(force_instance=True, max_clients=20)
