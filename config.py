@@ -172,6 +172,10 @@ class Settings:
     ws_max_per_user: int = 5  # IHOME_WS_MAX_PER_USER: open sockets per user, all processes
     ws_ping_interval: float = 25.0  # seconds between pings; a peer that misses the next one is dropped
     ws_session_check: float = 60.0  # seconds between checks that the sockets' sessions still exist
+    # IHOME_FREE_CANCEL_HOURS: a guest may cancel free of charge until this many hours before
+    # check-in (14:00 local on the check-in day, models/lifecycle.py); after that only the host
+    # can release the stay. 0–720.
+    free_cancel_hours: int = 24
     limits: Limits = field(default_factory=Limits)
     timeouts: Timeouts = field(default_factory=Timeouts)
 
@@ -311,6 +315,17 @@ def _timeouts_from_env(environ: Mapping[str, str]) -> Timeouts:
     return Timeouts(**values)
 
 
+def _free_cancel_hours(raw: str) -> int:
+    """IHOME_FREE_CANCEL_HOURS as whole hours, 0–720 (30 days); ConfigError otherwise."""
+    try:
+        hours = int(raw)
+    except ValueError:
+        hours = -1
+    if not 0 <= hours <= 720:
+        raise ConfigError(f"IHOME_FREE_CANCEL_HOURS must be whole hours from 0 to 720, got {raw!r}")
+    return hours
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Build :class:`Settings` from *environ* (default ``os.environ``).
 
@@ -351,6 +366,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         iplookup_url=env_vars.get("IHOME_IPLOOKUP_URL", DEFAULT_IPLOOKUP_URL),
         iplookup_fields=env_vars.get("IHOME_IPLOOKUP_FIELDS", DEFAULT_IPLOOKUP_FIELDS),
         bcrypt_rounds=bcrypt_rounds,
+        free_cancel_hours=_free_cancel_hours(env_vars.get("IHOME_FREE_CANCEL_HOURS", "24")),
         limits=_limits_from_env(env_vars),
         timeouts=_timeouts_from_env(env_vars),
     )
