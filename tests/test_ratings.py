@@ -93,3 +93,21 @@ async def test_sort_by_rating(app, client):
     order = [int(i) for i in re.findall(r'data-house-id="(\d+)"', body)]
     assert order == [best["id"], many["id"], few["id"], none["id"]]
     assert re.search(r'<option value="rating" selected>', body)
+
+
+@pytest.mark.gen_test
+async def test_a_review_through_the_order_page_updates_cards_and_cached_search(app, client, login, new_client):
+    owner, guest = await make_user(app), await make_user(app)
+    house = await make_house(app, owner)
+    check_out = datetime.date.today() - datetime.timedelta(days=1)
+    order_id = await app.db.insert(
+        "INSERT INTO orders (guest_id, house_id, check_in, check_out, nights, price_fen, amount_fen, status) "
+        "VALUES (%s, %s, %s, %s, 2, %s, %s, 'accepted')", guest["id"], house["id"],
+        check_out - datetime.timedelta(days=2), check_out, house["price_fen"], 2 * house["price_fen"])
+    assert "暂无评价" in text(await client.get("/houses?sort=rating"))  # now cached
+    gc = new_client()
+    await login(gc, guest)
+    response = await gc.post(f"/orders/{order_id}/review", {"rating": "4", "comment": "很干净"})
+    assert response.code == 302, text(response)[:500]
+    assert await columns(app, house["id"]) == (1, 4, 4.0)
+    assert "★</span> 4.0 · 1 条评价" in text(await client.get("/houses?sort=rating"))
