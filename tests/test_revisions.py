@@ -7,11 +7,15 @@ it with a reason. Everything on the real stack: HTTP server, MariaDB, Redis.
 
 from __future__ import annotations
 
+import asyncio
+import collections
+
 import pytest
+from tornado.httpclient import AsyncHTTPClient
 
 from models import houses
-from tests.utils.client import admin_client, logged_in, text
-from tests.utils.factories import house_form, make_house
+from tests.utils.client import Client, admin_client, logged_in, text
+from tests.utils.factories import house_form, make_house, make_user
 from tests.utils.images import jpeg_bytes
 from tests.utils.pages import field_error
 
@@ -252,3 +256,46 @@ async def test_only_the_owner_and_admins_act_on_a_revision(app, host, new_client
     assert (await stranger.post(f"/houses/{house['id']}/revision/withdraw", {})).code == 403
     assert (await stranger.post(f"/admin/houses/{house['id']}/revision/approve", {})).code == 403
     assert (await revision_of(app, house["id"]))["status"] == "pending"
+
+
+@pytest.fixture
+def wide_http(io_loop, http_server):
+    client = AsyncHTTPClient(force_instance=True, max_clients=30)
+    yield client
+    client.close()
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_concurrent_photo_changes_of_an_online_listing_share_one_revision(app, login, wide_http, base_url):
+    """Uploads, removals and cover choices at once on a live listing: never a 500, one
+    revision at most, and the public gallery is the approved one throughout."""
+    owner = await make_user(app)
+    house = await make_house(app, owner, title="湖景房")
+    approved = [await live_photo(app, house["id"], f"{i:x}" * 32) for i in range(3)]
+
+    async def act(i: int) -> tuple[str, int]:
+        c = Client(wide_http, base_url)
+        await login(c, owner)
+        if i % 3 == 0:
+            return "upload", (await upload(c, house["id"], color=(i * 8, 20, 20))).code
+        if i % 3 == 1:
+            return "delete", (await c.post(f"/houses/{house['id']}/images/{approved[1 + i % 2]}/delete", {})).code
+        return "cover", (await c.post(f"/houses/{house['id']}/images/{approved[0]}/cover", {})).code
+
+    results = await asyncio.gather(*(act(i) for i in range(15)))
+    codes = collections.Counter(code for _, code in results)
+    assert codes[500] == 0, codes
+    assert set(codes) <= {302, 404, 409}, codes  # 404: a photo already marked by a twin
+    assert await app.db.scalar("SELECT COUNT(*) FROM house_revisions WHERE house_id = %s", house["id"]) <= 1
+    row = await app.db.queryone("SELECT status, cover_image_id FROM houses WHERE id = %s", house["id"])
+    assert row == {"status": "online", "cover_image_id": approved[0]}
+    assert [i["id"] for i in await houses.images(app.db, house["id"])] == approved  # public: unchanged
+    uploaded = sum(1 for kind, code in results if kind == "upload" and code == 302)
+    added = await app.db.query("SELECT storage_key FROM house_images WHERE house_id = %s AND stage = 'added'",
+                               house["id"])
+    assert len(added) == uploaded
+    assert all(app.images.path(r["storage_key"]).exists() for r in added)
+    deleted = sum(1 for kind, code in results if kind == "delete" and code == 302)
+    removed = await app.db.scalar("SELECT COUNT(*) FROM house_images WHERE house_id = %s AND stage = 'removed'",
+                                  house["id"])
+    assert removed == deleted  # each photo marked once; a twin asking again gets 404
