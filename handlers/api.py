@@ -12,7 +12,7 @@ import re
 from handlers.base import PageError
 from handlers.houses import ListingBase, match_site_city, parse_search
 from handlers.display import add_months
-from models import houses, orders, search
+from models import houses, orders, ratings, search
 
 
 class ApiHandler(ListingBase):
@@ -33,8 +33,12 @@ class AreasApiHandler(ApiHandler):
 class HousesApiHandler(ApiHandler):
     """GET /api/v1/houses?<search parameters> → {"total": N, "total_capped": bool, "page": P, "houses": [card]}.
 
-    Prices are in fen. The count stops at models.search.COUNT_CAP: beyond it ``total``
-    is COUNT_CAP and ``total_capped`` is true ("more than N").
+    The search page's parameters (``area_id`` a district or a whole city's adcode, ``sd``,
+    ``ed``, ``guests``, prices, ``facility``, ``sort`` including ``rating``, ``page``). Prices
+    are in fen; each card has ``rating_count`` and ``rating_average`` (one decimal, null
+    without reviews) and the public ``neighbourhood``, never the street address. The count
+    stops at models.search.COUNT_CAP: beyond it ``total`` is COUNT_CAP and ``total_capped``
+    is true ("more than N").
     """
 
     async def get(self) -> None:
@@ -43,8 +47,9 @@ class HousesApiHandler(ApiHandler):
         if errors:
             raise PageError(400, "；".join(f"{k}: {v}" for k, v in errors.items()))
         rows, total = await self.cached_search(filters)
+        cards = [{**row, "rating_average": ratings.average(row)} for row in rows]
         self.finish({"total": min(total, search.COUNT_CAP), "total_capped": total > search.COUNT_CAP,
-                     "page": filters.page, "houses": rows})
+                     "page": filters.page, "houses": cards})
 
 
 class HouseAvailabilityApiHandler(ApiHandler):

@@ -25,7 +25,8 @@ PUBLIC = "h.status = 'online' AND h.owner_active = 1"
 # an exact count walks every match, this bounded one at most COUNT_CAP + 1 index entries.
 COUNT_CAP = 6000
 
-CARD_COLUMNS = ("h.id, h.title, h.price_fen, h.address, h.neighbourhood, h.room_count, h.capacity, h.order_count, "
+# No street address (houses.address): cards are public, and the JSON API returns these rows as they are.
+CARD_COLUMNS = ("h.id, h.title, h.price_fen, h.neighbourhood, h.room_count, h.capacity, h.order_count, "
                 "h.rating_count, h.rating_sum, "
                 "h.status, h.created_at, h.area_id, a.name AS area_name, a.city AS city, "
                 "u.name AS owner_name, u.avatar_key AS owner_avatar_key, "
