@@ -1,6 +1,7 @@
 """Page throughput with wrk, as ratios against baselines measured in the same run.
 
     .venv/bin/python bench/pages.py [--rounds 3] [--duration 10] [--connections 64] [--only home,search]
+                                    [--profile]
 
 Starts, on free loopback ports: ``server.py`` (one process, IHOME_ENV=test, bcrypt at
 the production cost of 12) on a throw-away database with the demo data (42 listings
@@ -15,7 +16,9 @@ prints the median and range of each figure, plus the ratios of the medians::
 Scenarios (names as in var/bench/results.json):
 
 - ``home``, ``search``, ``listing``: cached public pages, logged out;
-- ``home_logged_in``: ``/`` with a session cookie (the demo landlord);
+- ``home_logged_in``, ``search_logged_in``, ``listing_logged_in``: the same pages with a
+  session cookie (the demo landlord; the listing is someone else's, so it shows the booking
+  form) — target ≥ 0.8× the logged-out row (``vs`` / ``ratio_vs``);
 - ``home_idle`` and ``home_during_logins``: ``/`` alone, and ``/`` while 16 clients log
   in (bcrypt cost 12) in a loop — the logins' effect on everyone else;
 - ``nginx_home``: ``/`` through nginx in front of two processes (the production stack of
@@ -24,7 +27,12 @@ Scenarios (names as in var/bench/results.json):
 - ``nginx_static`` and ``single_static``: ``/static/css/site.css`` from nginx, and from the
   one Tornado process (target ≥ 5×).
 
-The last two comparisons are the rows' ``vs`` / ``ratio_vs`` / ``target_vs``.
+Those comparisons are the rows' ``vs`` / ``ratio_vs`` / ``target_vs``.
+
+``--profile``: after the measured rounds, each selected app scenario runs once more under
+``py-spy record`` (not counted in the figures); the raw stacks go to
+``var/bench/profile-<name>.txt`` and the functions with the largest share of samples
+(inclusive, then own) are printed.
 
 Results go to ``var/bench/results.json``: a list of ``{"name", "rps", "p50_ms",
 "p99_ms", "ratio_hello", "ratio_floor"}`` (medians over the rounds). wrk is installed
@@ -59,6 +67,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from config import test_settings  # noqa: E402
+import bcrypt  # noqa: E402
+
+from models import users  # noqa: E402
 from models.db import create_database  # noqa: E402
 from models.seed import DEMO_MOBILE, DEMO_PASSWORD, seed_demo  # noqa: E402
 from services.images import ImageStore  # noqa: E402
@@ -68,8 +79,13 @@ RESULTS = ROOT / "var" / "bench" / "results.json"
 NGINX_PROCESSES = 2
 STATIC_FILE = "/static/css/site.css"
 # Rows compared with another row of the same run instead of the baselines: name → (other, target ratio).
-VERSUS = {"nginx_home": ("home", 1.6), "nginx_static": ("single_static", 5.0)}
+VERSUS = {"nginx_home": ("home", 1.6), "nginx_static": ("single_static", 5.0),
+          "home_logged_in": ("home", 0.8), "search_logged_in": ("search", 0.8),
+          "listing_logged_in": ("listing", 0.8)}
 LOGINS = 16  # concurrent clients logging in for home_during_logins
+# The logged-in rows' visitor: a guest (the demo landlord owns every demo listing).
+GUEST_MOBILE, GUEST_PASSWORD = "13900000001", "bench-guest-pw"
+PROFILE_SECONDS = 8
 
 
 @dataclass
@@ -245,9 +261,53 @@ def seed_demo_data(settings) -> None:
         try:
             await seed_demo(db, ImageStore(settings.media_dir, max_bytes=settings.upload_max_bytes,
                                            max_pixels=settings.upload_max_pixels), progress=False)
+            hashed = bcrypt.hashpw(GUEST_PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
+            await users.create(db, GUEST_MOBILE, hashed)
         finally:
             await db.close()
     asyncio.run(run())
+
+
+def profile(wrk: str, scenario: Scenario, pid: int, workdir: Path, connections: int) -> None:
+    """Run *scenario* under wrk while py-spy samples the app process *pid*; print its hot spots."""
+    out = workdir / f"profile-{scenario.name}.txt"
+    spy = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(pid),
+                            "--duration", str(PROFILE_SECONDS), "--format", "raw", "--nonblocking",
+                            "--output", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        run_wrk(wrk, scenario.url, scenario.headers, PROFILE_SECONDS + 1, connections)
+    finally:
+        spy.wait(60)
+    if out.exists():
+        print(f"\nprofile of {scenario.name} ({out.relative_to(ROOT)}):")
+        print(hot_spots(out.read_text()))
+
+
+def hot_spots(raw: str, top: int = 25) -> str:
+    """The functions of py-spy's raw (collapsed) stacks with the largest share of samples: inclusive
+    (the function or anything it called) and own (the function itself), as percentages."""
+    inclusive: dict[str, int] = {}
+    own: dict[str, int] = {}
+    total = 0
+    for line in raw.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        frames = [re.sub(r":\d+\)$", ")", f) for f in stack.split(";")]  # a function, not a line
+        for frame in set(frames):
+            inclusive[frame] = inclusive.get(frame, 0) + n
+        own[frames[-1]] = own.get(frames[-1], 0) + n
+    if not total:
+        return "  (no samples)"
+    lines = [f"  {'incl %':>6s} {'own %':>6s}  function ({total} samples)"]
+    for frame, n in sorted(inclusive.items(), key=lambda kv: -kv[1])[:top]:
+        lines.append(f"  {100 * n / total:6.1f} {100 * own.get(frame, 0) / total:6.1f}  {frame}")
+    lines.append("  top own:")
+    for frame, n in sorted(own.items(), key=lambda kv: -kv[1])[:top]:
+        lines.append(f"  {'':6s} {100 * n / total:6.1f}  {frame}")
+    return "\n".join(lines)
 
 
 def summarise(name: str, runs: list[Figure], hello: float, floor: float) -> dict:
@@ -268,6 +328,8 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--only", default="", help="comma-separated scenario names (baselines always run)")
     parser.add_argument("--redis-db", type=int, default=11, help="a scratch Redis database (flushed)")
+    parser.add_argument("--profile", action="store_true",
+                        help="then profile each app scenario with py-spy (var/bench/profile-<name>.txt)")
     args = parser.parse_args()
     wrk = ensure_wrk()
     workdir = ROOT / "var" / "bench"
@@ -296,11 +358,12 @@ def main() -> int:
         for name, proc in (("app", app), ("hello", hello), ("floor", floor)):
             wait_until_up(urls[name] + "/", proc)
 
-        landlord = Browser(urls["app"])
-        assert landlord.login(DEMO_MOBILE, DEMO_PASSWORD) == 302, "the demo landlord could not log in"
+        guest = Browser(urls["app"])
+        assert guest.login(GUEST_MOBILE, GUEST_PASSWORD) == 302, "the bench's guest could not log in"
         # The session and XSRF cookies, as a browser holds them after its first page: the login's
         # one-time flash cookie is dropped once shown, so it is not sent on every request here.
-        session_cookie = "; ".join(f"{c.name}={c.value}" for c in landlord.jar if c.name != "ihome_flash")
+        session_cookie = "; ".join(f"{c.name}={c.value}" for c in guest.jar if c.name != "ihome_flash")
+        member = {"Cookie": session_cookie}
         listing_id = json.loads(urllib.request.urlopen(urls["app"] + "/api/v1/houses", timeout=10).read())
         listing_id = listing_id["houses"][0]["id"] if isinstance(listing_id, dict) else listing_id[0]["id"]
 
@@ -315,7 +378,9 @@ def main() -> int:
             Scenario("home", app_url + "/"),
             Scenario("search", app_url + "/houses?sort=new"),
             Scenario("listing", f"{app_url}/houses/{listing_id}"),
-            Scenario("home_logged_in", app_url + "/", headers={"Cookie": session_cookie}),
+            Scenario("home_logged_in", app_url + "/", headers=member),
+            Scenario("search_logged_in", app_url + "/houses?sort=new", headers=member),
+            Scenario("listing_logged_in", f"{app_url}/houses/{listing_id}", headers=member),
             Scenario("home_idle", app_url + "/"),
             Scenario("home_during_logins", app_url + "/", during_logins=True),
             Scenario("nginx_home", nginx_url + "/"),
@@ -344,6 +409,10 @@ def main() -> int:
                 f = s.runs[-1]
                 print(f"round {r} {s.name:20s} {f.rps:9.1f} req/s  p50 {f.p50_ms:8.2f} ms  p99 {f.p99_ms:8.2f} ms"
                       + (f"  non-2xx {f.non_2xx}" if f.non_2xx else ""), flush=True)
+        if args.profile:
+            for s in scenarios:
+                if s.url.startswith(app_url) and not s.during_logins and s.url != app_url + STATIC_FILE:
+                    profile(wrk, s, app.pid, workdir, args.connections)
 
     hello_rps = statistics.median(r.rps for r in scenarios[0].runs)
     floor_rps = statistics.median(r.rps for r in scenarios[1].runs)

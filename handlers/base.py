@@ -20,6 +20,7 @@ import asyncio
 import dataclasses
 import json
 import logging
+import time
 import urllib.parse
 from typing import Any
 
@@ -32,6 +33,7 @@ from handlers.security import BAD_PATH_CHARS, apply_cache_policy, apply_security
 from models import orders, users
 from models.db import is_unavailable as database_unavailable
 from services.house_form import fen_to_yuan
+from services.cache import DATED_SEARCH_GENERATION_KEY, PENDING_PREFIX, SEARCH_GENERATION_KEY
 from services.sessions import Session
 
 log = logging.getLogger("ihome.handlers")
@@ -44,6 +46,11 @@ REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, RedisReadOnlyError)
 # The header parts that depend on the visitor, as base.html marks them, in page order.
 USER_PARTS = (("<!--ihome:nav-->", "<!--/ihome:nav-->"), ("<!--ihome:account-->", "<!--/ihome:account-->"))
 USER_PARTS_SPLIT = "<!--ihome:split-->"  # between the two in modules/nav_parts.html
+# Read with the session on pages (BaseHandler.load_pending_requests): the cached count and its label's parts.
+PENDING_RIDERS = {"user_prefix": PENDING_PREFIX, "keys": (SEARCH_GENERATION_KEY, DATED_SEARCH_GENERATION_KEY)}
+PENDING_TTL = 60  # seconds a cached count is trusted at most (what no label covers)
+XSRF_SLOT = "<!--ihome:xsrf-->"  # where a memoised header part takes this request's XSRF field
+USER_PARTS_MEMO = 4096  # header parts memoised per process (see BaseHandler.user_parts)
 
 
 def dependency_down(exc: BaseException | None) -> bool:
@@ -185,8 +192,11 @@ class BaseHandler(tornado.web.RequestHandler):
         raw = self.get_signed_cookie(SESSION_COOKIE, max_age_days=31)
         if raw is None:
             return
+        # A page's header shows the host's pending requests: their cached count rides along.
+        counted = self.request.method in ("GET", "HEAD") and not self.request.path.startswith(self.NO_HEADER_PREFIXES)
         try:
-            session = await self.sessions.get(raw.decode(), ip=self.client_ip)
+            session = await self.sessions.get(raw.decode(), ip=self.client_ip,
+                                              **(PENDING_RIDERS if counted else {}))
         except Exception as exc:
             if not dependency_down(exc):
                 raise
@@ -214,7 +224,7 @@ class BaseHandler(tornado.web.RequestHandler):
             return
         self.current_session = session
         self._user = user
-        if self.request.method in ("GET", "HEAD") and not self.request.path.startswith(self.NO_HEADER_PREFIXES):
+        if counted:
             await self.load_pending_requests()
         if self.request.method not in ("GET", "HEAD", "OPTIONS"):
             # A write may change what pages show about the user (name, avatar, verification):
@@ -226,13 +236,34 @@ class BaseHandler(tornado.web.RequestHandler):
     async def load_pending_requests(self) -> None:
         """Read the header's count of booking requests waiting for the current user (as a host):
         one indexed COUNT (models.orders.pending_count). A failing database leaves it unread
-        (no badge) rather than failing a page that may not need the database at all."""
+        (no badge) rather than failing a page that may not need the database at all.
+
+        The count is kept in Redis (``cache:pending:<user id>``, PENDING_TTL seconds) and read
+        with the session (its riders), so a page costs no query while nothing changed. It is
+        labelled with what moves when it may change — the search generations (a booking, cancel,
+        reject or release moves the dated one; see services/cache.py), the user's own snapshot
+        counter (a host's accept is their write: prepare marks them changed) and the day
+        (requests expire past check-in) — and used only while the label still matches."""
+        session = self.current_session
+        label = "|".join([*(v or "0" for v in session.rider_keys), session.user_rev or "0",
+                          time.strftime("%Y-%m-%d")])
+        cached = (session.rider_user or "").rpartition("|")
+        if cached[0] == label and cached[2].isdigit() and len(session.rider_keys) == 2 and not self.cache.degraded:
+            self.pending_requests = int(cached[2])
+            return
         try:
             self.pending_requests = await orders.pending_count(self.db, self._user.id)
         except Exception as exc:
             if not dependency_down(exc):
                 raise
             log.warning("pending requests of %s not counted: %s", self._user.id, exc)
+            return
+        if not self.cache.degraded:
+            try:
+                await self.redis.set(PENDING_PREFIX + str(self._user.id), f"{label}|{self.pending_requests}",
+                                     ex=PENDING_TTL)
+            except REDIS_DOWN as exc:  # an optimisation: counted again next time
+                log.warning("pending requests of %s not kept: %s", self._user.id, exc)
 
     async def user_changed(self) -> None:
         """Tell every session of the current user to reload its user snapshot (no error if Redis fails)."""
@@ -281,10 +312,40 @@ class BaseHandler(tornado.web.RequestHandler):
         self.finish(html)
         return True
 
+    def user_parts(self) -> tuple[str, str]:
+        """(nav links, account menu): the header's two user-dependent parts for this request.
+
+        Rendering them was a tenth of a logged-in cached page's time, so they are memoised in
+        the process under everything they are made of — the user's page fields (a frozen
+        CurrentUser), the header counts read in prepare, and the path (the active link) —
+        with the XSRF form field left as a slot that gets this request's freshly masked token
+        (:meth:`xsrf_form_html`), so no response shares another's token. A new input (a
+        rename, a new count) is a new entry: nothing to invalidate. Bounded: the memo is
+        emptied when it reaches USER_PARTS_MEMO entries."""
+        memo = self.application.__dict__.setdefault("_user_parts_memo", {})
+        key = (self._user, self.pending_requests, self.request.path)
+        parts = memo.get(key)
+        if parts is None:
+            self.xsrf_form_html = lambda: XSRF_SLOT  # shadows the method for this one render
+            try:
+                html = self.render_string("modules/nav_parts.html").decode()
+            finally:
+                del self.xsrf_form_html
+            links, _, account = html.partition(USER_PARTS_SPLIT)
+            parts = (links, account)
+            if len(memo) >= USER_PARTS_MEMO:
+                memo.clear()
+            memo[key] = parts
+        if XSRF_SLOT in parts[0] or XSRF_SLOT in parts[1]:
+            field = self.xsrf_form_html()
+            parts = (parts[0].replace(XSRF_SLOT, field), parts[1].replace(XSRF_SLOT, field))
+        return parts
+
     def splice_user_parts(self, html: str) -> str | None:
         """*html* (a cached anonymous page) with the header's user parts rendered for the
-        current visitor; None when the markers are not there (then render as usual)."""
-        links, _, account = self.render_string("modules/nav_parts.html").decode().partition(USER_PARTS_SPLIT)
+        current visitor (:meth:`user_parts`); None when the markers are not there (then
+        render as usual)."""
+        links, account = self.user_parts()
         pieces, position = [], 0
         for (start, end), inner in zip(USER_PARTS, (links, account)):
             begin = html.find(start, position)

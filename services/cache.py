@@ -72,6 +72,9 @@ FACILITIES_KEY = "cache:facilities"
 HOME_KEY = "cache:home"
 SEARCH_GENERATION_KEY = "cache:gen:search"
 DATED_SEARCH_GENERATION_KEY = "cache:gen:search:dates"
+# A header figure per user (handlers/base.py: the host's pending booking requests), kept as
+# "<label>|<figure>" under this prefix + the user id, the label naming what it was read under.
+PENDING_PREFIX = "cache:pending:"
 # A stored value is "<STAMP><fresh until, Unix seconds>:<JSON>"; anything else is plain JSON (older entries).
 _STAMP = "~v1:"
 # Compare-and-delete: a rebuilder releases the lock only if it still holds it.

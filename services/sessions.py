@@ -53,16 +53,22 @@ USER_INDEX_PREFIX = "user_sessions:"
 USER_REV_PREFIX = "user_rev:"
 # One round trip: the session's JSON, its user's snapshot counter and the server's
 # run_id (KEYS[1] the session key; ARGV[1] the counter prefix). A corrupt JSON gives no counter.
+# Riders (see SessionStore.get): ARGV[2], when not empty, a prefix whose key for the session's
+# user is read too; KEYS[2..] more keys read. They come back as the 4th and 5th elements.
 _LOAD = """
 local run_id = string.match(redis.call('info', 'server'), 'run_id:(%w+)') or ''
 local raw = redis.call('get', KEYS[1])
-if not raw then return {false, false, run_id} end
+if not raw then return {false, false, run_id, false, {}} end
 local ok, data = pcall(cjson.decode, raw)
-local rev = false
+local rev, mine = false, false
 if ok and type(data) == 'table' and type(data['user_id']) == 'number' then
-  rev = redis.call('get', ARGV[1] .. string.format('%d', data['user_id']))
+  local uid = string.format('%d', data['user_id'])
+  rev = redis.call('get', ARGV[1] .. uid)
+  if ARGV[2] ~= '' then mine = redis.call('get', ARGV[2] .. uid) end
 end
-return {raw, rev, run_id}
+local others = {}
+for i = 2, #KEYS do others[i - 1] = redis.call('get', KEYS[i]) end
+return {raw, rev, run_id, mine, others}
 """
 
 
@@ -85,11 +91,16 @@ class Session:
     user: dict | None = None
     user_at: float = 0.0
     user_rev: str | None = None
+    # Not stored: what SessionStore.get read along with the session (its riders): the value of
+    # the user's key under the asked prefix (or None), and the other keys' values, in order.
+    rider_user: str | None = None
+    rider_keys: tuple = ()
 
     def to_json(self) -> str:
-        """The JSON kept in Redis: every field but the token (which is the key)."""
+        """The JSON kept in Redis: every field but the token (which is the key) and the riders."""
         data = asdict(self)
-        del data["token"]
+        for name in ("token", "rider_user", "rider_keys"):
+            del data[name]
         return json.dumps(data)
 
 
@@ -166,11 +177,13 @@ class SessionStore:
     async def _run_id(self) -> str:
         return (await self.redis.info("server")).get("run_id", "")
 
-    async def _load(self, token: str) -> tuple[str | None, str | None, str]:
+    async def _load(self, token: str, user_prefix: str = "", keys: tuple[str, ...] = ()) -> tuple:
         """(the session's JSON or None, its user's user_rev counter or None, the Redis
-        server's run_id), in one round trip."""
-        raw, rev, run_id = await self._load_script(keys=[SESSION_PREFIX + token], args=[USER_REV_PREFIX])
-        return raw, rev, run_id
+        server's run_id, the user's key under *user_prefix* or None, the values of *keys*),
+        in one round trip."""
+        raw, rev, run_id, mine, others = await self._load_script(
+            keys=[SESSION_PREFIX + token, *keys], args=[USER_REV_PREFIX, user_prefix])
+        return raw, rev, run_id, mine or None, tuple(v or None for v in others)
 
     async def _still_allowed(self, session: Session, run_id: str) -> bool:
         """Check *session* against the revocation log unless it was checked on this Redis
@@ -185,16 +198,21 @@ class SessionStore:
         session.checked_on = run_id
         return True
 
-    async def get(self, token: str | None, *, touch: bool = True, ip: str = "") -> Session | None:
+    async def get(self, token: str | None, *, touch: bool = True, ip: str = "",
+                  user_prefix: str = "", keys: tuple[str, ...] = ()) -> Session | None:
         """Load the session for *token*; None when unknown, idle-expired or past its lifetime.
 
         With *touch*, the idle TTL slides forward and ``last_seen`` (and ip) is updated
         when ``touch_interval`` seconds have passed since the last time. ``user`` is None
         when the snapshot must be reloaded (see the module docstring).
+
+        Riders, read in the same round trip (a page's per-user figures cached in Redis):
+        *user_prefix* + the session's user id → ``rider_user``; *keys* → ``rider_keys``
+        (values or None, in order). Stored with nothing: the caller decides what they mean.
         """
         if not token or len(token) > 100:
             return None
-        raw, rev, run_id = await self._load(token)
+        raw, rev, run_id, mine, others = await self._load(token, user_prefix, keys)
         if raw is None:
             return None
         try:
@@ -202,6 +220,7 @@ class SessionStore:
         except (TypeError, ValueError):
             await self.redis.delete(SESSION_PREFIX + token)
             return None
+        session.rider_user, session.rider_keys = mine, others
         now = time.time()
         if now >= session.created_at + self.absolute_ttl:
             await self._forget([session])
