@@ -41,6 +41,41 @@ def pytest_configure(config):
         config.option.async_test_timeout = HANG_GUARD_SECONDS
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """Modules marked ``xdist_group`` (they build a stack or a big database once) go first.
+
+    A stable sort after pytest-randomly's shuffle: the order stays random within each
+    half. On two workers, a module that costs half a minute started last would leave
+    one worker idle that long (see :func:`pytest_xdist_make_scheduler`).
+    """
+    items.sort(key=lambda item: item.get_closest_marker("xdist_group") is None)
+
+
+@pytest.hookimpl(optionalhook=True)  # unknown when run with -p no:xdist
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadgroup``: every module runs whole on one worker, in collection order.
+
+    pytest-xdist 3.8 tags grouped tests by rewriting ``item._nodeid``, which pytest 9
+    no longer reads, so its own loadgroup spread a group's tests over both workers
+    and each built the module's database or stack again. A module is the unit here
+    (its module-scoped fixtures are built once per run), and units are handed out in
+    collection order — the marked, slow modules first — instead of by test count.
+    """
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid.rfind("@") > nodeid.rfind("]"):  # a group tag, should xdist's suffix work again
+                return nodeid.rsplit("@", 1)[1]
+            return nodeid.split("::", 1)[0]
+
+    config.option.loadscopereorder = False  # keep the slow-first collection order
+    return ModuleScheduling(config, log)
+
+
 @pytest.fixture(scope="session")
 def base_settings(tmp_path_factory):
     """Settings pointing at this process's fresh, migrated and seeded test database and Redis db."""
