@@ -32,6 +32,7 @@ from handlers.base import NotFoundHandler
 from handlers import media
 from handlers import messages, ws
 from handlers.uploads import SMALL_BODY_BYTES
+from models import lifecycle
 from models import profile as profile_model
 from models.db import Database, create_database
 from models.revocations import RevocationLog
@@ -297,6 +298,9 @@ async def main() -> None:
     server = create_http_server(app)
     server.listen(settings.port, settings.address)
     log.info("爱家 serving on http://%s:%d (%s)", settings.address, settings.port, settings.env)
+    # The order calendar: unanswered requests expire, stays complete after check-out (models/lifecycle.py).
+    settler = lifecycle.Settler(app.db, app.cache.invalidate_houses)
+    settler.start()
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -310,6 +314,7 @@ async def main() -> None:
     if not await app.wait_idle(settings.shutdown_grace):
         log.warning("gave up waiting for %d request(s) after %.0f s", app.inflight, settings.shutdown_grace)
     await server.close_all_connections()
+    await settler.stop()
     await close_app(app)
     log.info("stopped")
 

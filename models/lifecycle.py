@@ -19,6 +19,7 @@ pass it instead of waiting.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import logging
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ CHECK_IN_HOUR = 14   # guests arrive from 14:00 on the check-in day
 CHECK_OUT_HOUR = 12  # and leave by 12:00 on the check-out day
 REVIEW_DAYS = 14     # reviews open at check-out time for this many days
 SETTLE_BATCH = 500   # listings settled per run of settle(); the next run takes the rest
+SETTLE_INTERVAL = 300.0  # seconds between the server's settling runs (Settler)
 
 log = logging.getLogger("ihome.lifecycle")
 
@@ -137,3 +139,53 @@ async def settle(db: Database, now: datetime.datetime, limit: int = SETTLE_BATCH
     if rows:
         log.info("settled %(houses)d listing(s): %(expired)d expired, %(completed)d completed", totals)
     return totals
+
+
+class Settler:
+    """Runs :func:`settle` every *interval* seconds in this process (server.py starts it), so
+    searches, counts and the home page's ranking catch up with the calendar without a request.
+
+    *on_settled* is awaited with the ids of the listings that changed (the page and search
+    caches refresh them). Idempotent and lock-ordered like every order write, so several
+    processes may run it at once. Never raises: a failing database is logged and retried at
+    the next tick.
+    """
+
+    def __init__(self, db: Database, on_settled, interval: float = SETTLE_INTERVAL, clock=datetime.datetime.now):
+        self.db = db
+        self.on_settled = on_settled
+        self.interval = interval
+        self.clock = clock
+        self.runs = 0  # completed runs, for tests and logs
+        self._task = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._loop())
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+
+    async def run_once(self) -> dict | None:
+        """One settling pass; the totals, or None when it failed (logged)."""
+        try:
+            result = await settle(self.db, self.clock())
+            if result["house_ids"]:
+                await self.on_settled(result["house_ids"])
+            return result
+        except Exception:  # the task must outlive a failing database or cache
+            log.exception("settling orders failed; retrying in %.0f s", self.interval)
+            return None
+        finally:
+            self.runs += 1
+
+    async def _loop(self) -> None:
+        while True:
+            await self.run_once()
+            await asyncio.sleep(self.interval)

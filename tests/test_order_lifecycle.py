@@ -5,6 +5,7 @@ the admin revenue of completed stays only, and the host's 待处理 count. Time 
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 
 import pytest
@@ -209,3 +210,43 @@ async def test_pending_count_is_one_indexed_query(app, party):
         "EXPLAIN SELECT COUNT(*) FROM houses h JOIN orders o ON o.house_id = h.id "
         "WHERE h.owner_id = %s AND o.status = 'pending' AND o.check_in > %s", p.landlord["id"], day(-1))
     assert all(row["key"] for row in plan), plan  # every table read through an index, no scan
+
+
+@pytest.mark.gen_test
+async def test_settler_task_settles_and_refreshes_the_listings(app, party):
+    p = await party()
+    stale = await p.order(1, 3)
+    await move_stay(app, stale, day(-2), day(0))
+    changed: list[list[int]] = []
+    done = asyncio.Event()
+
+    async def on_settled(house_ids):
+        changed.append(house_ids)
+        await app.cache.invalidate_houses(house_ids)
+        done.set()
+
+    settler = lifecycle.Settler(app.db, on_settled, interval=3600, clock=lambda: at(today(), 9))
+    settler.start()
+    try:
+        await asyncio.wait_for(done.wait(), timeout=30)
+    finally:
+        await settler.stop()
+    assert changed == [[p.house["id"]]]
+    assert await status_of(app, stale) == "expired"
+
+
+@pytest.mark.gen_test
+async def test_settler_survives_a_failing_pass(app):
+    calls = []
+
+    async def broken(house_ids):
+        calls.append(house_ids)
+        raise RuntimeError("cache down")
+
+    class FailingDb:
+        async def query(self, *args):
+            raise RuntimeError("database down")
+
+    settler = lifecycle.Settler(FailingDb(), broken, clock=lambda: at(today(), 9))
+    assert await settler.run_once() is None and settler.runs == 1
+    assert calls == []
