@@ -17,6 +17,7 @@ from tornado.netutil import bind_sockets
 import server
 from config import Limits
 from handlers.houses import match_site_city
+from models.areas import city_code
 from services.iplocation import Location
 from tests.iplookup_provider import ProviderServer
 from tests.utils.client import Client, json_body, text
@@ -127,20 +128,21 @@ async def test_login_throttle_counts_the_real_client_address(proxied, app):
 # -- the home page -------------------------------------------------------------
 
 @pytest.mark.gen_test
-async def test_home_page_shows_city_and_preselects_its_first_area(proxied, app):
+async def test_home_page_shows_city_and_preselects_the_whole_city(proxied, app):
     page = await proxied.get("/", headers={"X-Real-IP": SHENZHEN_IP})
     body = text(page)
     assert page.code == 200 and "您所在的城市：深圳市" in body
     area_id = await first_area_of(app, "深圳市")
     selected = re.findall(r'<option value="(\d+)"[^>]*\bselected\b', body)
-    assert selected == [str(area_id)]
+    assert selected == [str(city_code(area_id))] == ["440300"]  # the city's 全市 option
 
 
 @pytest.mark.gen_test
 async def test_municipality_from_the_province_field(proxied, app):
     body = text(await proxied.get("/", headers={"X-Real-IP": BEIJING_IP}))
     assert "您所在的城市：北京市" in body
-    assert re.findall(r'<option value="(\d+)"[^>]*\bselected\b', body) == [str(await first_area_of(app, "北京市"))]
+    assert re.findall(r'<option value="(\d+)"[^>]*\bselected\b', body) == [
+        str(city_code(await first_area_of(app, "北京市")))] == ["110000"]
 
 
 @pytest.mark.gen_test
