@@ -75,6 +75,7 @@ class WebSocket(tornado.websocket.WebSocketHandler):
         self.unavailable = False
         self.registered = False
         self.last_id: int | None = None  # the highest message id the client is known to have
+        self.conversations: set[int] = set()  # conversations this user is known to be a party of
 
     # -- handshake -----------------------------------------------------------
     def check_origin(self, origin: str) -> bool:
@@ -268,8 +269,12 @@ class WebSocket(tornado.websocket.WebSocketHandler):
         except messages.BodyInvalid as exc:
             self.send_json({"type": "error", "message": BODY_ERRORS[exc.code], "client_id": client_id})
             return
-        # Only a party may write: a stranger is told "not found" before any limit is spent.
-        await messages.get_conversation(self.application.db, conversation_id, self.user_id)
+        # Only a party may write: a stranger is told "not found" before any limit is spent
+        # (parties never change, so each conversation is looked up once per socket).
+        if conversation_id not in self.conversations:
+            await messages.get_conversation(self.application.db, conversation_id, self.user_id)
+            if len(self.conversations) < 1000:
+                self.conversations.add(conversation_id)
         if not await self.application.send_limiter.allow(self.user_id):
             self.send_json({"type": "error", "message": TOO_FAST, "client_id": client_id})
             return

@@ -152,21 +152,21 @@ async def open_conversation(db: Database, house_id: int, guest_id: int) -> int:
 
 async def _add(tx: Transaction, conv: Conversation, *, sender_id: int | None, actor_id: int | None,
                kind: str, body: str) -> dict:
-    """Insert a message into *conv* (locked by the caller) and move the counts; returns the message."""
+    """Insert a message into *conv* (locked by the caller) and move the counts; returns the message.
+    Four statements: the message, last_message_id, and both parties' read rows in one UPDATE."""
+    created = datetime.datetime.now().replace(microsecond=0)
     message_id = await tx.insert(
-        "INSERT INTO messages (conversation_id, sender_id, actor_id, kind, body) VALUES (%s, %s, %s, %s, %s)",
-        conv.id, sender_id, actor_id, kind, body)
+        "INSERT INTO messages (conversation_id, sender_id, actor_id, kind, body, created_at) "
+        "VALUES (%s, %s, %s, %s, %s, %s)", conv.id, sender_id, actor_id, kind, body, created)
     await tx.execute("UPDATE conversations SET last_message_id = %s WHERE id = %s", message_id, conv.id)
     author = sender_id if sender_id is not None else actor_id
-    for user_id in conv.parties:
-        if user_id == author:  # the writer has read everything up to their own message
-            await tx.execute("UPDATE conversation_reads SET last_read_message_id = %s, unread = 0 "
-                             "WHERE conversation_id = %s AND user_id = %s", message_id, conv.id, user_id)
-        else:
-            await tx.execute("UPDATE conversation_reads SET unread = unread + 1 "
-                             "WHERE conversation_id = %s AND user_id = %s", conv.id, user_id)
-    row = await tx.queryone(f"SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.id = %s", message_id)
-    return message_dict(row)
+    # The writer has read everything up to their own message; the other party has one more unread.
+    await tx.execute(
+        "UPDATE conversation_reads SET last_read_message_id = IF(user_id <=> %s, %s, last_read_message_id), "
+        "unread = IF(user_id <=> %s, 0, unread + 1) WHERE conversation_id = %s",
+        author, message_id, author, conv.id)
+    return message_dict({"id": message_id, "conversation_id": conv.id, "sender_id": sender_id,
+                         "actor_id": actor_id, "kind": kind, "body": body, "created_at": created})
 
 
 async def _locked(tx: Transaction, conversation_id: int) -> Conversation | None:
