@@ -10,13 +10,14 @@ order of one index (migration 0017). Those queries are in models/search.py.
 
 Life cycle (``houses.status``)::
 
-    publish ──> pending ──approve──> online ──offline──> offline
-                 ^  │  ^               │  │                 │
-      host edit  │  │  └──approve──────┼──┼─── rejected <───┘ approve (from offline or rejected)
-      (any)      │  reject             │  reject               (back to online)
-                 │  v                  │  v
-                rejected <─────────────┘ rejected
-    any status ──host delete──> deleted (soft; photo rows go, bookings stay)
+    host publishes ──> pending ──approve──> online ──offline──> offline
+                        │  ^                  │                   │
+                 reject │  │ host edits       │ reject            │ approve
+                        v  │ (resubmits)      v                   v
+                       rejected <─────────────┘                 online
+                        │
+                        └──approve──> online
+    pending ──offline──> offline            any status ──host deletes──> deleted (soft)
 
     admin: approve  pending | rejected | offline → online
            reject   pending | online            → rejected (with a note for the host)
