@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import json
 import logging
 import time
@@ -97,6 +98,25 @@ def page_number(raw: str | None, max_page: int) -> int:
     """A 1-based page number from a query value: junk and 0 give 1, anything past *max_page* gives *max_page*."""
     value = small_int(raw, 10)
     return min(value, max_page) if value else 1
+
+
+# The UTF-8 body and ETag of cached pages the cache module hands out (the same str object
+# for page_local seconds): id(html) -> (html, body, etag); the object is kept, so an id is
+# never reused while its entry lives. Emptied past ENCODED_PAGES entries.
+_encoded_pages: dict[int, tuple[str, bytes, str]] = {}
+ENCODED_PAGES = 256
+
+
+def encoded_page(html: str) -> tuple[bytes, str]:
+    """(UTF-8 bytes, ETag as Tornado computes it) of a cached page, made once per page object."""
+    entry = _encoded_pages.get(id(html))
+    if entry is None or entry[0] is not html:
+        body = html.encode()
+        entry = (html, body, '"%s"' % hashlib.sha1(body).hexdigest())
+        if len(_encoded_pages) >= ENCODED_PAGES:
+            _encoded_pages.clear()
+        _encoded_pages[id(html)] = entry
+    return entry[1], entry[2]
 
 
 class BaseHandler(tornado.web.RequestHandler):
@@ -304,13 +324,22 @@ class BaseHandler(tornado.web.RequestHandler):
         if html is None:
             self._page_key = key  # render_page renders it as an anonymous visitor sees it
             return False
+        body: str | bytes | None = html
         if user is not None:
-            html = self.splice_user_parts(html)
-            if html is None:
+            body = self.splice_user_parts(html)
+            if body is None:
                 return False
+        else:
+            body, self._page_etag = encoded_page(html)
         self.set_header("Content-Type", "text/html; charset=UTF-8")
-        self.finish(html)
+        self.finish(body)
         return True
+
+    _page_etag: str | None = None  # set for a cached anonymous page (see encoded_page)
+
+    def compute_etag(self) -> str | None:
+        # Tornado hashes the whole body of every response; a cached page's hash is known.
+        return self._page_etag if self._page_etag is not None else super().compute_etag()
 
     def user_parts(self) -> tuple[str, str]:
         """(nav links, account menu): the header's two user-dependent parts for this request.

@@ -66,3 +66,13 @@ async def test_copies_are_bounded_and_off_when_degraded_or_disabled(app, monkeyp
     off = Cache(app.redis, ttl=60, page_local=0)
     await off.page_lookup("/a")
     assert off._pages == {}
+
+
+@pytest.mark.gen_test
+async def test_a_cached_page_keeps_tornados_etag_and_answers_304(app, client):
+    rendered = await client.get("/houses")
+    from_redis, from_process = await client.get("/houses"), await client.get("/houses")
+    assert rendered.body == from_redis.body == from_process.body
+    assert rendered.headers["Etag"] == from_redis.headers["Etag"] == from_process.headers["Etag"]
+    again = await client.get("/houses", headers={"If-None-Match": rendered.headers["Etag"]})
+    assert again.code == 304 and not again.body
