@@ -17,8 +17,9 @@ sweep interval.
 Limits: ``IHOME_WS_MAX_PER_USER`` sockets per user over all processes (a Redis sorted
 set per user whose entries the sweep keeps alive; counted in-process while Redis is
 away) — one more is closed with 4429; ``IHOME_LIMIT_MESSAGE_PER_MINUTE`` messages per
-user; frames above ``MAX_FRAME_BYTES`` close the socket (1009, Tornado); any other bad
-frame gets an ``error`` frame and the socket stays open.
+user; frames above ``MAX_FRAME_BYTES`` close the socket (1009, Tornado); a client that
+leaves ``MAX_PENDING_WRITES`` frames unread is closed (1008) instead of being buffered for;
+any other bad frame gets an ``error`` frame and the socket stays open.
 
 Catch-up: the client connects as ``/ws?last_id=N`` with the highest message id it has
 and first receives what it missed (from MariaDB), then the live stream. After the
@@ -50,6 +51,8 @@ MAX_FRAME_BYTES = 32 * 1024  # a 2,000-character body escaped as JSON fits many 
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_TOO_MANY = 4429
 CLOSE_TRY_LATER = 1013
+CLOSE_TOO_SLOW = 1008  # policy violation: the client does not read its frames
+MAX_PENDING_WRITES = 500
 SOCKETS_KEY = "ws:sockets:"  # + user id: sorted set of "<process>:<socket>" scored by expiry (Unix s)
 SEEN_IDS = 512  # message ids a socket remembers, so a frame that comes twice is sent once
 # KEYS[1] the user's set; ARGV: now, expiry, member, max. Returns 1 when the socket may stay.
@@ -75,7 +78,8 @@ class WebSocket(tornado.websocket.WebSocketHandler):
         self.unavailable = False
         self.registered = False
         self.last_id: int | None = None  # the highest message id the client is known to have
-        self.conversations: set[int] = set()  # conversations this user is known to be a party of
+        self.conversations: set[int] = set()
+        self.pending_writes = 0  # frames handed to Tornado that have not reached the socket yet  # conversations this user is known to be a party of
 
     # -- handshake -----------------------------------------------------------
     def check_origin(self, origin: str) -> bool:
@@ -184,10 +188,22 @@ class WebSocket(tornado.websocket.WebSocketHandler):
                 return
             self.remember(message_id)
             self.last_id = max(self.last_id or 0, message_id)
+        if self.pending_writes >= MAX_PENDING_WRITES:
+            # A client that stops reading must not make the process buffer without bound.
+            self.close(CLOSE_TOO_SLOW, "too slow")
+            return
         try:
-            self.write_message(frame)
+            future = self.write_message(frame)
         except tornado.websocket.WebSocketClosedError:
-            pass
+            return
+        if not future.done():
+            self.pending_writes += 1
+            future.add_done_callback(self._written)
+
+    def _written(self, future) -> None:
+        self.pending_writes -= 1
+        if not future.cancelled():
+            future.exception()  # a closed stream: retrieved, so asyncio does not log it
 
     def remember(self, message_id: int) -> None:
         self.seen[message_id] = None

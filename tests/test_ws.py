@@ -187,3 +187,29 @@ async def test_order_events_reach_the_host_live(app, http_server, base_url, new_
     assert day.isoformat() in system["body"] and "2 晚" in system["body"]
     assert (await ws.frame(host_ws, "unread"))["total"] == 1
     host_ws.close()
+
+
+def test_settings_and_policy_for_the_site_origin():
+    from config import ConfigError, load_settings
+    from handlers.security import CONTENT_SECURITY_POLICY, policy_for
+
+    settings = load_settings({"IHOME_ENV": "test", "IHOME_SITE_ORIGIN": "https://ihome.example/",
+                              "IHOME_WS_MAX_PER_USER": "3", "IHOME_LIMIT_MESSAGE_PER_MINUTE": "7"})
+    assert settings.site_origin == "https://ihome.example"
+    assert settings.ws_max_per_user == 3 and settings.limits.message_per_minute == 7
+    defaults = load_settings({"IHOME_ENV": "test"})
+    assert (defaults.site_origin, defaults.ws_max_per_user, defaults.limits.message_per_minute) == ("", 5, 30)
+    for bad in ({"IHOME_SITE_ORIGIN": "ihome.example"}, {"IHOME_SITE_ORIGIN": "https://x.example/path"},
+                {"IHOME_WS_MAX_PER_USER": "five"}):
+        with pytest.raises(ConfigError):
+            load_settings({"IHOME_ENV": "test", **bad})
+    assert policy_for("") == CONTENT_SECURITY_POLICY
+    assert "connect-src 'self' wss://ihome.example;" in policy_for("https://ihome.example")
+    assert "connect-src 'self' ws://127.0.0.1:8000;" in policy_for("http://127.0.0.1:8000")
+
+
+@pytest.mark.gen_test
+async def test_pages_carry_the_socket_origin_in_the_policy(app, http_server, base_url, client):
+    app.config = app.config.replace(site_origin="https://ihome.example")
+    response = await client.get("/login")
+    assert "connect-src 'self' wss://ihome.example" in response.headers["Content-Security-Policy"]
