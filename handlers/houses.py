@@ -484,6 +484,7 @@ class BookHandler(HouseDetailHandler):
             return
         # A booking changes only which nights are free: dated searches, not the card or page.
         await self.cache.invalidate_availability(int(house_id))
+        await self.application.announce_order(booked.order_id)  # the host sees the request live
         deposit = f"，另付押金 ¥{fen_to_yuan(booked.deposit_fen)}" if booked.deposit_fen else ""
         self.flash(f"预订已提交：{booked.nights} 晚，共 ¥{fen_to_yuan(booked.amount_fen)}{deposit}，等待房东确认")
         self.redirect(f"/orders/{booked.order_id}")

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import pymysql
 
 from models import lifecycle, ratings
+from models import messages  # each order event writes its system message in the conversation
 from models.db import Database, Transaction, is_duplicate_key
 from services.pricing import breakdown
 
@@ -178,6 +179,7 @@ async def book(db: Database, guest_id: int, house_id: int, check_in: datetime.da
                 money.subtotal_fen, money.deposit_fen)
             await tx.executemany("INSERT INTO booked_nights (house_id, night, order_id) VALUES (%s, %s, %s)",
                                  [(house_id, night, order_id) for night in nights_between(check_in, check_out)])
+            await messages.order_event(tx, order_id, "booked")
             return Booked(order_id, nights, money.subtotal_fen, money.deposit_fen)
     except pymysql.err.MySQLError as exc:
         if is_duplicate_key(exc):
@@ -281,6 +283,7 @@ async def accept(db: Database, order_id: int, now: datetime.datetime) -> dict:
     async with db.transaction() as tx:
         order = await _lock(tx, order_id, "accept", now)
         await _set_status(tx, order_id, "accepted")
+        await messages.order_event(tx, order_id, "accepted")
     return order
 
 
@@ -289,6 +292,7 @@ async def reject(db: Database, order_id: int, reason: str, now: datetime.datetim
     async with db.transaction() as tx:
         order = await _lock(tx, order_id, "reject", now)
         await _set_status(tx, order_id, "rejected", reason)
+        await messages.order_event(tx, order_id, "rejected")
         await tx.execute("DELETE FROM booked_nights WHERE order_id = %s", order_id)
     return order
 
@@ -300,6 +304,7 @@ async def cancel(db: Database, order_id: int, now: datetime.datetime,
     async with db.transaction() as tx:
         order = await _lock(tx, order_id, "cancel", now, free_cancel_hours)
         await _set_status(tx, order_id, "cancelled")
+        await messages.order_event(tx, order_id, "cancelled", "guest")
         await tx.execute("DELETE FROM booked_nights WHERE order_id = %s", order_id)
     return order
 
@@ -310,6 +315,7 @@ async def release(db: Database, order_id: int, now: datetime.datetime) -> dict:
     async with db.transaction() as tx:
         order = await _lock(tx, order_id, "release", now)
         await _set_status(tx, order_id, "cancelled")
+        await messages.order_event(tx, order_id, "cancelled", "host")
         await tx.execute("DELETE FROM booked_nights WHERE order_id = %s", order_id)
     return order
 
@@ -325,6 +331,7 @@ async def review(db: Database, order_id: int, rating: int, comment: str, now: da
                 "INSERT INTO reviews (order_id, house_id, author_id, rating, comment) VALUES (%s, %s, %s, %s, %s)",
                 order_id, order["house_id"], order["guest_id"], rating, comment)
             await ratings.add(tx, order["house_id"], rating)  # the card's ★ and the rating sort
+            await messages.order_event(tx, order_id, "reviewed")
     except pymysql.err.MySQLError as exc:
         # reviews.order_id is UNIQUE: the status check above makes this unreachable
         # short of a manual edit, and it still must not be a 500.
