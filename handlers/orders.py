@@ -28,9 +28,12 @@ FLASHES = {"accept": "已接单，房客会看到订单已确认", "reject": "�
 
 def order_view(order: dict, free_cancel_hours: int) -> dict:
     """*order* with what its pages show about money and time: ``money`` (services/pricing.py's
-    Breakdown), ``cancel_deadline`` (datetime) and ``review_window`` (models/lifecycle.py)."""
+    Breakdown), ``cancel_deadline``, ``check_in_at``, ``check_out_at`` (datetimes) and
+    ``review_window`` (models/lifecycle.py)."""
     order["money"] = breakdown(order["price_fen"], order["nights"], order["deposit_fen"])
     order["cancel_deadline"] = lifecycle.cancel_deadline(order["check_in"], free_cancel_hours)
+    order["check_in_at"] = lifecycle.check_in_at(order["check_in"])
+    order["check_out_at"] = lifecycle.check_out_at(order["check_out"])
     order["review_window"] = lifecycle.review_window(order["check_out"])
     return order
 
@@ -133,7 +136,6 @@ class OrderActionHandler(OrderBase):
         elif action in ("cancel", "reject", "release"):  # nights freed: only dated searches change
             await self.cache.invalidate_availability(order["house_id"])
         # accepting keeps the same nights booked: nothing cached changes
-        await self.application.announce_order(order["id"])  # the thread's system message, live
         self.flash(FLASHES[action])
         self.redirect(safe_next(self.get_argument("next", None), f"/orders/{order['id']}"))
 

@@ -2,9 +2,9 @@
 
 The guest picks dates on the listing page's calendar (live price preview) and
 books → the order page, pending. The landlord, in a browser of their own, accepts
-it in "my orders". The guest reviews the stay from "my orders" → completed. The
-review and the average rating show on the listing, whose calendar shows the nights
-as booked.
+it in "my orders". Once the stay is over (moved into the past through the database),
+the guest reviews it from "my orders". The review and the average rating show on the
+listing, whose calendar shows the nights as booked.
 """
 
 from __future__ import annotations
@@ -31,12 +31,12 @@ def test_guest_books_landlord_accepts_guest_reviews(page: Page, browser, live_se
     assert path_of(page) == f"/houses/{house_id}"
     expect(page.locator("#availability table.calendar")).to_have_count(3)
 
-    # Dates picked on the calendar fill the form; the preview is nights × price in yuan.
+    # Dates picked on the calendar fill the form; the preview is nights × price in yuan, plus the deposit.
     page.locator(f"#availability td[data-date='{check_in}']").click()
     page.locator(f"#availability td[data-date='{check_out}']").click()
     expect(page.locator("#sd")).to_have_value(check_in)
     expect(page.locator("#ed")).to_have_value(check_out)
-    expect(page.locator("#price-preview")).to_have_text("¥288.50 × 2 晚 = ¥577")
+    expect(page.locator("#price-preview")).to_have_text("¥288.50 × 2 晚 = ¥577 + 押金 ¥500（退房后退还） · 应付 ¥1077")
     snapshot(page, "booking-1-listing")
     with page.expect_navigation():
         page.locator("#book-btn").click()
@@ -54,7 +54,7 @@ def test_guest_books_landlord_accepts_guest_reviews(page: Page, browser, live_se
         login(landlord_page, live_server, landlord["mobile"], PASSWORD, next_path="/my/orders?role=landlord")
         row = landlord_page.locator(f".order-row[data-order-id='{order_id}']")
         expect(row.locator(".order-status")).to_have_text("待确认")
-        expect(row).to_contain_text(f"{check_in} 至 {check_out}（2 晚）")
+        expect(row).to_contain_text(f"{check_in} 至 {check_out}（2 晚，1 人）")
         snapshot(landlord_page, "booking-2-landlord-orders")
         with landlord_page.expect_navigation():
             row.locator(".action-accept button").click()
@@ -65,10 +65,14 @@ def test_guest_books_landlord_accepts_guest_reviews(page: Page, browser, live_se
     finally:
         landlord_context.close()
 
-    # The stay has begun (check-in today): the guest reviews it from "my orders".
+    # Reviews open at check-out: the stay is moved into the past (its booked nights stay where
+    # they were, so the calendar below still shows them), then the guest reviews it from "my orders".
+    with db.cursor() as cur:
+        cur.execute("UPDATE orders SET check_in = check_in - INTERVAL 3 DAY, check_out = check_out - INTERVAL 3 DAY "
+                    "WHERE id = %s", (order_id,))
     page.goto(f"{live_server.url}/my/orders?role=guest")
     row = page.locator(f".order-row[data-order-id='{order_id}']")
-    expect(row.locator(".order-status")).to_have_text("已接单")
+    expect(row.locator(".order-status")).to_have_text("已完成")
     row.locator(".action-review").click()
     page.wait_for_url(re.compile(rf"/orders/{order_id}#review$"))
     page.locator("label[for=rating5]").click()
