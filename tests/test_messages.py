@@ -205,3 +205,26 @@ async def test_badge_and_script_are_in_every_members_header(app, client, people)
     page = text(await people["guest_client"].get("/"))
     assert 'id="unread-badge"' in page and "js/messages.js" in page
     assert "js/messages.js" not in text(await client.get("/"))
+
+
+@pytest.mark.gen_test
+async def test_inbox_is_newest_first_and_paged(app, people):
+    host = people["host"]
+    guests = [await make_user(app) for _ in range(22)]
+    conversation_ids = []
+    for i, guest in enumerate(guests):
+        house = people["house"] if i == 0 else await make_house(app, host, title=f"房源{i:02d}")
+        conversation_id = await messages.open_conversation(app.db, house["id"], guest["id"])
+        await messages.send(app.db, conversation_id, guest["id"], f"来自房客{i:02d}")
+        conversation_ids.append(conversation_id)
+    await messages.send(app.db, conversation_ids[0], host["id"], "房东先回第一位")  # moves it to the top
+    rows, total = await messages.inbox(app.db, host["id"], limit=20)
+    assert total == 22 and len(rows) == 20
+    assert [r["id"] for r in rows] == [conversation_ids[0]] + conversation_ids[:0:-1][:19]
+    rest, _ = await messages.inbox(app.db, host["id"], limit=20, offset=20)
+    assert [r["id"] for r in rest] == conversation_ids[2:0:-1]
+    assert rows[0]["unread"] == 0 and rows[1]["unread"] == 1
+    page2 = text(await people["host_client"].get("/messages?page=2"))
+    assert "来自房客01" in page2 and "来自房客21" not in page2
+    guest_rows, guest_total = await messages.inbox(app.db, guests[0]["id"], limit=20)
+    assert guest_total == 1 and guest_rows[0]["other_id"] == host["id"]
