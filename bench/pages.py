@@ -35,7 +35,10 @@ Those comparisons are the rows' ``vs`` / ``ratio_vs`` / ``target_vs``.
 (inclusive, then own) are printed.
 
 Results go to ``var/bench/results.json``: a list of ``{"name", "rps", "p50_ms",
-"p99_ms", "ratio_hello", "ratio_floor"}`` (medians over the rounds). wrk is installed
+"p99_ms", "ratio_hello", "ratio_floor"}`` (medians over the rounds), plus ``cpu_us``: the CPU
+time the serving process spent per request (from /proc, one process only: not for nginx), and
+``cpu_ratio_hello`` = hello's ``cpu_us`` / the row's — the rate ratio each would have with a
+core to itself, which other programs on a shared machine disturb much less than the rates. wrk is installed
 with apt-get when missing (as root). Everything started here is stopped at the end.
 The machine is shared and noisy: read the ratios, not the absolute numbers.
 """
@@ -96,6 +99,8 @@ class Figure:
     p50_ms: float
     p99_ms: float
     non_2xx: int = 0
+    requests: int = 0
+    cpu_us: float | None = None  # CPU time of the serving process per request (µs)
 
 
 @dataclass
@@ -103,6 +108,7 @@ class Scenario:
     name: str
     url: str
     headers: dict = field(default_factory=dict)
+    pid: int | None = None  # the serving process (for the CPU per request), when it is one
     during_logins: bool = False
     runs: list = field(default_factory=list)
 
@@ -142,15 +148,28 @@ def parse_wrk(output: str) -> Figure:
     p50 = _ms(re.search(r"^\s+50%\s+(\S+)", output, re.M).group(1))
     p99 = _ms(re.search(r"^\s+99%\s+(\S+)", output, re.M).group(1))
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-    return Figure(rps, p50, p99, int(bad.group(1)) if bad else 0)
+    done = re.search(r"(\d+) requests in", output)
+    return Figure(rps, p50, p99, int(bad.group(1)) if bad else 0, int(done.group(1)) if done else 0)
 
 
-def run_wrk(wrk: str, url: str, headers: dict, duration: int, connections: int) -> Figure:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process *pid* so far (seconds), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_wrk(wrk: str, url: str, headers: dict, duration: int, connections: int, pid: int | None = None) -> Figure:
+    """One wrk run; with *pid*, also the CPU time that process spent per request — a figure the
+    other programs on a shared machine disturb far less than the request rate."""
     cmd = [wrk, "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "10s"]
     for name, value in headers.items():
         cmd += ["-H", f"{name}: {value}"]
+    before = cpu_seconds(pid) if pid else 0.0
     out = subprocess.run(cmd + [url], check=True, capture_output=True, text=True).stdout
-    return parse_wrk(out)
+    figure = parse_wrk(out)
+    if pid and figure.requests:
+        figure.cpu_us = (cpu_seconds(pid) - before) * 1e6 / figure.requests
+    return figure
 
 
 def wait_until_up(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
@@ -312,7 +331,9 @@ def hot_spots(raw: str, top: int = 25) -> str:
 
 def summarise(name: str, runs: list[Figure], hello: float, floor: float) -> dict:
     rps = statistics.median(r.rps for r in runs)
+    cpu = [r.cpu_us for r in runs if r.cpu_us]
     return {"name": name, "rps": round(rps, 1),
+            "cpu_us": round(statistics.median(cpu), 1) if cpu else None,
             "p50_ms": round(statistics.median(r.p50_ms for r in runs), 2),
             "p99_ms": round(statistics.median(r.p99_ms for r in runs), 2),
             "ratio_hello": round(rps / hello, 3) if hello else None,
@@ -387,6 +408,15 @@ def main() -> int:
             Scenario("nginx_static", nginx_url + STATIC_FILE),
             Scenario("single_static", app_url + STATIC_FILE),
         ]
+        for s in scenarios:
+            if s.url.startswith(urls["hello"] + "/"):
+                s.pid = hello.pid
+            elif s.url.startswith(urls["floor"] + "/"):
+                s.pid = floor.pid
+            elif s.url.startswith(app_url + "/"):
+                s.pid = app.pid
+            else:
+                s.pid = None  # nginx: several processes
         if wanted is not None:
             scenarios = [s for s in scenarios if s.name in wanted]
         for s in scenarios:  # fill the caches; compile the templates
@@ -401,13 +431,14 @@ def main() -> int:
                     threads, login_codes = logins_in_background(app_url, stop)
                     time.sleep(1)  # let the logins get going before measuring
                 try:
-                    s.runs.append(run_wrk(wrk, s.url, s.headers, args.duration, args.connections))
+                    s.runs.append(run_wrk(wrk, s.url, s.headers, args.duration, args.connections, s.pid))
                 finally:
                     stop.set()
                     for t in threads:
                         t.join(70)
                 f = s.runs[-1]
                 print(f"round {r} {s.name:20s} {f.rps:9.1f} req/s  p50 {f.p50_ms:8.2f} ms  p99 {f.p99_ms:8.2f} ms"
+                      + (f"  cpu {f.cpu_us:7.0f} µs/req" if f.cpu_us else "")
                       + (f"  non-2xx {f.non_2xx}" if f.non_2xx else ""), flush=True)
         if args.profile:
             for s in scenarios:
@@ -417,22 +448,30 @@ def main() -> int:
     hello_rps = statistics.median(r.rps for r in scenarios[0].runs)
     floor_rps = statistics.median(r.rps for r in scenarios[1].runs)
     results = [summarise(s.name, s.runs, hello_rps, floor_rps) for s in scenarios]
+    hello_cpu = results[0].get("cpu_us")
+    for row in results:  # the rate ratio each would have with a core of its own
+        row["cpu_ratio_hello"] = round(hello_cpu / row["cpu_us"], 3) if hello_cpu and row.get("cpu_us") else None
     by_name = {row["name"]: row for row in results}
     for name, (other, target) in VERSUS.items():
         if name in by_name and other in by_name and by_name[other]["rps"]:
             by_name[name].update(vs=other, ratio_vs=round(by_name[name]["rps"] / by_name[other]["rps"], 2),
                                  target_vs=target)
+            if by_name[name].get("cpu_us") and by_name[other].get("cpu_us"):
+                by_name[name]["cpu_ratio_vs"] = round(by_name[other]["cpu_us"] / by_name[name]["cpu_us"], 2)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2, ensure_ascii=False))
     print(f"\n{'scenario':20s} {'req/s':>9s} {'(range)':>17s} {'p50 ms':>8s} {'p99 ms':>8s} "
-          f"{'×hello':>7s} {'×floor':>7s}")
+          f"{'×hello':>7s} {'×floor':>7s} {'µs/req':>7s} {'cpu×hello':>9s}")
     for row in results:
         lo, hi = row["rps_range"]
+        cpu = f"{row['cpu_us']:7.0f}" if row.get("cpu_us") else f"{'-':>7s}"
+        cpu_ratio = f"{row['cpu_ratio_hello']:9.3f}" if row.get("cpu_ratio_hello") else f"{'-':>9s}"
         print(f"{row['name']:20s} {row['rps']:9.1f} {f'({lo:.0f}–{hi:.0f})':>17s} {row['p50_ms']:8.2f} "
-              f"{row['p99_ms']:8.2f} {row['ratio_hello']:7.3f} {row['ratio_floor']:7.3f}")
+              f"{row['p99_ms']:8.2f} {row['ratio_hello']:7.3f} {row['ratio_floor']:7.3f} {cpu} {cpu_ratio}")
     for row in results:
         if "vs" in row:
-            print(f"{row['name']} / {row['vs']}: {row['ratio_vs']:.2f}× (target ≥ {row['target_vs']}×)")
+            print(f"{row['name']} / {row['vs']}: {row['ratio_vs']:.2f}× (target ≥ {row['target_vs']}×)"
+                  + (f"; by CPU per request {row['cpu_ratio_vs']:.2f}×" if row.get("cpu_ratio_vs") else ""))
     if login_codes:
         print(f"logins during home_during_logins: {len(login_codes)} (codes {sorted(set(login_codes))})")
     print(f"written to {RESULTS.relative_to(ROOT)}")
