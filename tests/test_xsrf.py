@@ -20,7 +20,7 @@ def post_paths(house_id: int, image_id: int, order_id: int) -> list[str]:
     for pattern, handler in server.routes():
         if handler.post is tornado.web.RequestHandler.post:
             continue
-        path = pattern.replace("(accept|reject|cancel|review)", "cancel")
+        path = pattern.replace("(accept|reject|release|cancel|review)", "cancel")
         ids = iter((house_id, image_id) if "images" in path else (order_id,) if path.startswith("/orders")
                    else (house_id,))
         path = re.sub(r"\(\[0-9\]\{1,18\}\)", lambda _: str(next(ids)), path)
