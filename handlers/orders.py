@@ -136,6 +136,7 @@ class OrderActionHandler(OrderBase):
         elif action in ("cancel", "reject", "release"):  # nights freed: only dated searches change
             await self.cache.invalidate_availability(order["house_id"])
         # accepting keeps the same nights booked: nothing cached changes
+        await self.application.announce_order(order["id"])  # the thread's system message, live
         self.flash(FLASHES[action])
         self.redirect(safe_next(self.get_argument("next", None), f"/orders/{order['id']}"))
 
