@@ -152,13 +152,29 @@ async def connect(url: str, cookie: str, on_message=None):
     return conn
 
 
-async def open_many(url: str, cookies: list[str]) -> list:
+async def open_many(url: str, cookies: list[str], on_message=None) -> list:
+    """A socket per cookie, HANDSHAKES_AT_ONCE at a time. A socket the server closed at once
+    (1013: a dependency was too busy to load its session) is opened again, as the page's
+    script would after its back-off; how many needed that is printed."""
     gate = asyncio.Semaphore(HANDSHAKES_AT_ONCE)
+    callback = on_message or (lambda _: None)
 
     async def one(cookie):
         async with gate:
-            return await connect(url, cookie, on_message=lambda _: None)
-    return list(await asyncio.gather(*[one(c) for c in cookies]))
+            return await connect(url, cookie, on_message=callback)
+    conns = list(await asyncio.gather(*[one(c) for c in cookies]))
+    retried = 0
+    for _ in range(5):
+        await asyncio.sleep(1.0)
+        closed = [i for i, conn in enumerate(conns) if conn.close_code is not None]
+        if not closed:
+            break
+        retried += len(closed)
+        for i in closed:
+            conns[i] = await one(cookies[i])
+    if retried:
+        print(f"  ({retried} socket(s) were closed at once by the server and opened again)")
+    return conns
 
 
 async def idle_figures(url: str, pid: int, cookies: list[str], counts: list[int], nofile: int) -> None:
@@ -196,12 +212,7 @@ async def latency_figures(url_a: str, url_b: str, guests: list[str], hosts: list
             latencies.append((time.perf_counter() - sent_at.pop(frame["client_id"])) * 1000)
 
     guest_conns = await open_many(url_a, guests)
-    gate = asyncio.Semaphore(HANDSHAKES_AT_ONCE)
-
-    async def host(cookie):
-        async with gate:
-            return await connect(url_b, cookie, on_message=on_host_frame)
-    host_conns = list(await asyncio.gather(*[host(c) for c in hosts]))
+    host_conns = await open_many(url_b, hosts, on_host_frame)
     await asyncio.sleep(2)  # B's subscriber has every host's channel
     home: list[tuple[int, float]] = []
     stop = asyncio.Event()
@@ -215,11 +226,15 @@ async def latency_figures(url_a: str, url_b: str, guests: list[str], hosts: list
             await asyncio.sleep(0.1)
     poller = asyncio.get_running_loop().create_task(poll_home())
     total = int(rate * seconds)
+    lost = 0  # messages not sent because a socket of the pair had been closed
     started = time.perf_counter()
     for i in range(total):
         due = started + i / rate
         await asyncio.sleep(max(0.0, due - time.perf_counter()))
         pair = random.randrange(len(guest_conns))
+        if guest_conns[pair].close_code is not None or host_conns[pair].close_code is not None:
+            lost += 1
+            continue
         client_id = f"b{i}"
         sent_at[client_id] = time.perf_counter()
         guest_conns[pair].write_message(json.dumps({"type": "send", "conversation_id": conversations[pair],
@@ -231,7 +246,7 @@ async def latency_figures(url_a: str, url_b: str, guests: list[str], hosts: list
     await poller
     achieved = total / (time.perf_counter() - started)
     print(f"latency A→B, {len(guests) + len(hosts)} users connected, {rate:.0f} msg/s asked "
-          f"({achieved:.0f} achieved incl. drain): {len(latencies)}/{total} arrived, "
+          f"({achieved:.0f} achieved incl. drain): {len(latencies)}/{total - lost} arrived ({lost} skipped), "
           f"p50 {percentile(latencies, 50):.1f} ms, p99 {percentile(latencies, 99):.1f} ms, "
           f"max {max(latencies):.1f} ms")
     codes = {}

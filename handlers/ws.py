@@ -320,6 +320,8 @@ class SocketHub:
         self.process = secrets.token_hex(6)
         self._task: asyncio.Task | None = None
         self._cleanups: set[asyncio.Task] = set()
+        self._closed: list[WebSocket] = []
+        self._releaser: asyncio.Task | None = None
 
     def member(self, socket: WebSocket) -> str:
         return f"{self.process}:{socket.key}"
@@ -339,19 +341,35 @@ class SocketHub:
         except REDIS_DOWN:
             return len(self.app.delivery.sockets.get(socket.user_id, ())) < limit
 
-    async def release(self, socket: WebSocket) -> None:
-        """Give *socket*'s slot back and unsubscribe its user when it was their last socket here."""
-        await self.app.delivery.remove(socket)
+    async def release(self, sockets: list[WebSocket]) -> None:
+        """Give the *sockets*' slots back (one pipelined round trip) and unsubscribe the users
+        who have no socket left here (one command)."""
+        await self.app.delivery.remove_many(sockets)
         try:
-            await self.app.redis.zrem(SOCKETS_KEY + str(socket.user_id), self.member(socket))
+            async with self.app.redis.pipeline(transaction=False) as pipe:
+                for socket in sockets:
+                    pipe.zrem(SOCKETS_KEY + str(socket.user_id), self.member(socket))
+                await pipe.execute()
         except REDIS_DOWN:
-            pass  # the entry expires by its score
+            pass  # the entries expire by their score
 
     def forget(self, socket: WebSocket) -> None:
-        """A socket closed: :meth:`release` it in the background (awaited by :meth:`close`)."""
-        task = asyncio.get_running_loop().create_task(self.release(socket))
-        self._cleanups.add(task)
-        task.add_done_callback(self._cleanups.discard)
+        """A socket closed: :meth:`release` it soon, in a batch with the others that closed
+        meanwhile (a thousand tabs closing at once cost a few Redis round trips, not a
+        thousand pooled connections); awaited by :meth:`close`."""
+        self._closed.append(socket)
+        if self._releaser is None or self._releaser.done():
+            self._releaser = asyncio.get_running_loop().create_task(self._release_closed())
+            self._cleanups.add(self._releaser)
+            self._releaser.add_done_callback(self._cleanups.discard)
+
+    async def _release_closed(self) -> None:
+        while self._closed:
+            batch, self._closed = self._closed[:1000], self._closed[1000:]
+            try:
+                await self.release(batch)
+            except Exception:
+                log.exception("releasing %d closed socket(s) failed", len(batch))
 
     def start(self) -> None:
         if self._task is None or self._task.done():

@@ -167,18 +167,25 @@ class Delivery:
 
     async def remove(self, socket: Socket) -> None:
         """Forget *socket*; the user's last socket here unsubscribes the channel. Never raises."""
-        users = self.sockets.get(socket.user_id)
-        if users is None:
-            return
-        users.discard(socket)
-        if users:
-            return
-        del self.sockets[socket.user_id]
-        if self._pubsub is not None and self.connected.is_set():
+        await self.remove_many([socket])
+
+    async def remove_many(self, sockets: list) -> None:
+        """Forget *sockets*; the channels of users left without a socket here are unsubscribed
+        in one command. Never raises."""
+        gone = []
+        for socket in sockets:
+            users = self.sockets.get(socket.user_id)
+            if users is None:
+                continue
+            users.discard(socket)
+            if not users:
+                del self.sockets[socket.user_id]
+                gone.append(channel(socket.user_id))
+        if gone and self._pubsub is not None and self.connected.is_set():
             try:
-                await self._pubsub.unsubscribe(channel(socket.user_id))
+                await self._pubsub.unsubscribe(*gone)
             except (RedisError, OSError) as exc:
-                log.info("unsubscribe for user %s failed: %s", socket.user_id, exc)
+                log.info("unsubscribe of %d channel(s) failed: %s", len(gone), exc)
 
     def all_sockets(self) -> list:
         """Every socket registered in this process."""
