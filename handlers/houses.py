@@ -435,24 +435,40 @@ async def listing_extra(handler: HouseDetailHandler, house: dict) -> dict:
     }
 
 
+class BookingFormError(Exception):
+    """A booking form value that cannot be read: *field* (``sd``, ``ed``, ``guests``) and the message."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+# How a refused booking is answered: models.orders names the kind of rule and the part of
+# the booking it concerns; the status and the form field it is shown next to are decided here.
+REFUSAL_STATUS = {"invalid": 400, "not_found": 404, "unavailable": 409, "own_listing": 403,
+                  "taken": 409, "busy": 409}
+BOOKING_FIELDS = {"check_in": "sd", "check_out": "ed", "dates": "dates", "guests": "guests"}
+
+
 def parse_day(raw: str, field: str, missing: str) -> datetime.date:
-    """A YYYY-MM-DD form value; raises BookingRefused (400) naming *field*."""
+    """A YYYY-MM-DD form value; raises BookingFormError naming *field*."""
     if not raw:
-        raise orders.BookingRefused(400, missing, field)
+        raise BookingFormError(field, missing)
     try:
         return datetime.date.fromisoformat(raw)
     except ValueError:
-        raise orders.BookingRefused(400, "日期格式应为 YYYY-MM-DD", field) from None
+        raise BookingFormError(field, "日期格式应为 YYYY-MM-DD") from None
 
 
 def parse_guests(raw: str) -> int:
-    """The form's number of guests (1 when left empty); raises BookingRefused (400) for junk.
+    """The form's number of guests (1 when left empty); raises BookingFormError for junk.
     The listing's capacity is checked by models.orders.book."""
     if not raw:
         return 1
     value = small_int(raw, 4)
     if value is None:
-        raise orders.BookingRefused(400, "入住人数须为整数", "guests")
+        raise BookingFormError("guests", "入住人数须为整数")
     return value
 
 
@@ -474,17 +490,22 @@ class BookHandler(HouseDetailHandler):
             guests = parse_guests(guests_raw)
             booked = await orders.book(self.db, self.current_user.id, int(house_id), check_in, check_out,
                                        datetime.date.today(), guests)
+        except BookingFormError as exc:
+            status, field, message = 400, exc.field, exc.message
         except orders.BookingRefused as exc:
-            if exc.field is None:
-                raise PageError(exc.status, exc.message)
-            self.booking_form = {"sd": sd, "ed": ed, "guests": guests_raw}
-            self.booking_errors = {exc.field: exc.message}
-            self.set_status(exc.status)
-            await self.get(house_id)
+            status = REFUSAL_STATUS[exc.reason]
+            if exc.subject is None:
+                raise PageError(status, exc.message)
+            field, message = BOOKING_FIELDS[exc.subject], exc.message
+        else:
+            # A booking changes only which nights are free: dated searches, not the card or page.
+            await self.cache.invalidate_availability(int(house_id))
+            await self.application.announce_order(booked.order_id)  # the host sees the request live
+            deposit = f"，另付押金 ¥{fen_to_yuan(booked.deposit_fen)}" if booked.deposit_fen else ""
+            self.flash(f"预订已提交：{booked.nights} 晚，共 ¥{fen_to_yuan(booked.amount_fen)}{deposit}，等待房东确认")
+            self.redirect(f"/orders/{booked.order_id}")
             return
-        # A booking changes only which nights are free: dated searches, not the card or page.
-        await self.cache.invalidate_availability(int(house_id))
-        await self.application.announce_order(booked.order_id)  # the host sees the request live
-        deposit = f"，另付押金 ¥{fen_to_yuan(booked.deposit_fen)}" if booked.deposit_fen else ""
-        self.flash(f"预订已提交：{booked.nights} 晚，共 ¥{fen_to_yuan(booked.amount_fen)}{deposit}，等待房东确认")
-        self.redirect(f"/orders/{booked.order_id}")
+        self.booking_form = {"sd": sd, "ed": ed, "guests": guests_raw}
+        self.booking_errors = {field: message}
+        self.set_status(status)
+        await self.get(house_id)

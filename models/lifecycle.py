@@ -24,6 +24,7 @@ import datetime
 import logging
 from dataclasses import dataclass
 
+from models import messages
 from models.db import Database
 
 CHECK_IN_HOUR = 14   # guests arrive from 14:00 on the check-in day
@@ -99,7 +100,8 @@ def apply(order: dict, now: datetime.datetime) -> dict:
 async def settle_house(tx, house_id: int, now: datetime.datetime) -> tuple[int, int]:
     """In *tx*, which holds the lock on listing *house_id*: expire its pending requests past
     check-in (deleting their booked nights) and complete its accepted stays past check-out
-    (adding them to houses.order_count). Returns (expired, completed)."""
+    (adding them to houses.order_count); each expired request gets its system message in the
+    order's conversation. Returns (expired, completed)."""
     stale = await tx.query(
         "SELECT id FROM orders WHERE house_id = %s AND status = 'pending' AND check_in <= %s FOR UPDATE",
         house_id, expired_through(now))
@@ -108,6 +110,8 @@ async def settle_house(tx, house_id: int, now: datetime.datetime) -> tuple[int, 
         marks = ", ".join(["%s"] * len(ids))
         await tx.execute(f"UPDATE orders SET status = 'expired' WHERE id IN ({marks})", *ids)
         await tx.execute(f"DELETE FROM booked_nights WHERE order_id IN ({marks})", *ids)
+        for order_id in ids:  # the guest and the host read in their conversation that it lapsed
+            await messages.order_event(tx, order_id, "expired")
     done = await tx.execute(
         "UPDATE orders SET status = 'completed' WHERE house_id = %s AND status = 'accepted' AND check_out <= %s",
         house_id, completed_through(now))

@@ -63,22 +63,30 @@ ORDER_FROM = ("FROM orders o JOIN houses h ON h.id = o.house_id JOIN areas a ON 
 
 
 class BookingRefused(Exception):
-    """A booking that breaks a rule.
+    """A booking that breaks a rule; nothing was written.
 
-    *status* is the HTTP status to answer with (4xx), *message* a Chinese sentence
-    for people, *field* the booking-form field it concerns (``sd``, ``ed``,
-    ``dates``) or None when it is not about the dates.
+    *reason* names the kind of rule, one of :data:`REFUSALS`: ``invalid`` (the dates or the
+    number of guests break the listing's or the calendar's rules), ``not_found`` (no such
+    listing), ``unavailable`` (the listing is not online), ``own_listing``, ``taken`` (a
+    night is booked or blocked already) or ``busy`` (other bookings of the listing hold its
+    rows: try again). *message* is a sentence for people; *subject* the part of the booking
+    it concerns (``check_in``, ``check_out``, ``dates``, ``guests``) or None. How it is
+    answered (status, form field) is the caller's business.
     """
 
-    def __init__(self, status: int, message: str, field: str | None = None):
+    def __init__(self, reason: str, message: str, subject: str | None = None):
+        assert reason in REFUSALS, reason
         super().__init__(message)
-        self.status = status
+        self.reason = reason
         self.message = message
-        self.field = field
+        self.subject = subject
+
+
+REFUSALS = ("invalid", "not_found", "unavailable", "own_listing", "taken", "busy")
 
 
 class OrderConflict(Exception):
-    """The action does not fit the order's current status (HTTP 409); *message* is Chinese."""
+    """The action does not fit the order's current status; *message* is a sentence for people."""
 
     def __init__(self, message: str):
         super().__init__(message)
@@ -105,30 +113,30 @@ def nights_between(check_in: datetime.date, check_out: datetime.date) -> list[da
 
 
 def check_dates(check_in: datetime.date, check_out: datetime.date, today: datetime.date) -> None:
-    """Raise :class:`BookingRefused` (400) unless check-in is today or later and check-out after it."""
+    """Raise :class:`BookingRefused` (``invalid``) unless check-in is today or later and check-out after it."""
     if check_in < today:
-        raise BookingRefused(400, "入住日期不能早于今天", "sd")
+        raise BookingRefused("invalid", "入住日期不能早于今天", "check_in")
     if check_out <= check_in:
-        raise BookingRefused(400, "离开日期须晚于入住日期", "ed")
+        raise BookingRefused("invalid", "离开日期须晚于入住日期", "check_out")
     if (check_out - check_in).days > MAX_NIGHTS:
-        raise BookingRefused(400, f"一次最多预订 {MAX_NIGHTS} 晚", "ed")
+        raise BookingRefused("invalid", f"一次最多预订 {MAX_NIGHTS} 晚", "check_out")
 
 
 def check_length(house: dict, nights: int) -> None:
-    """Raise :class:`BookingRefused` (400) unless *nights* is within the listing's
+    """Raise :class:`BookingRefused` (``invalid``) unless *nights* is within the listing's
     min_days / max_days (0 = no limit)."""
     if house["min_days"] and nights < house["min_days"]:
-        raise BookingRefused(400, f"该房源最少预订 {house['min_days']} 晚，你选了 {nights} 晚", "dates")
+        raise BookingRefused("invalid", f"该房源最少预订 {house['min_days']} 晚，你选了 {nights} 晚", "dates")
     if house["max_days"] and nights > house["max_days"]:
-        raise BookingRefused(400, f"该房源最多预订 {house['max_days']} 晚，你选了 {nights} 晚", "dates")
+        raise BookingRefused("invalid", f"该房源最多预订 {house['max_days']} 晚，你选了 {nights} 晚", "dates")
 
 
 def check_guests(house: dict, guests: int) -> None:
-    """Raise :class:`BookingRefused` (400) unless 1 ≤ *guests* ≤ the listing's capacity."""
+    """Raise :class:`BookingRefused` (``invalid``) unless 1 ≤ *guests* ≤ the listing's capacity."""
     if guests < 1:
-        raise BookingRefused(400, "入住人数至少 1 人", "guests")
+        raise BookingRefused("invalid", "入住人数至少 1 人", "guests")
     if guests > house["capacity"]:
-        raise BookingRefused(400, f"该房源最多住 {house['capacity']} 人，你填了 {guests} 人", "guests")
+        raise BookingRefused("invalid", f"该房源最多住 {house['capacity']} 人，你填了 {guests} 人", "guests")
 
 
 async def book(db: Database, guest_id: int, house_id: int, check_in: datetime.date,
@@ -152,12 +160,12 @@ async def book(db: Database, guest_id: int, house_id: int, check_in: datetime.da
                 "SELECT id, owner_id, status, price_fen, deposit_fen, capacity, min_days, max_days FROM houses "
                 "WHERE id = %s FOR UPDATE", house_id)
             if house is None or house["status"] == "deleted":
-                raise BookingRefused(404, "房源不存在")
+                raise BookingRefused("not_found", "房源不存在")
             owner_active = await tx.scalar("SELECT is_active FROM users WHERE id = %s", house["owner_id"])
             if house["status"] != "online" or not owner_active:
-                raise BookingRefused(409, "该房源当前未上线，暂不接受预订")
+                raise BookingRefused("unavailable", "该房源当前未上线，暂不接受预订")
             if house["owner_id"] == guest_id:
-                raise BookingRefused(403, "不能预订自己的房源")
+                raise BookingRefused("own_listing", "不能预订自己的房源")
             check_dates(check_in, check_out, today)
             nights = (check_out - check_in).days
             check_length(house, nights)
@@ -170,7 +178,7 @@ async def book(db: Database, guest_id: int, house_id: int, check_in: datetime.da
                 "AND check_in < %s AND check_out > %s LIMIT 1 FOR UPDATE",
                 house_id, check_out, check_in)
             if clash is not None:
-                raise BookingRefused(409, "所选日期已被预订，请换个日期", "dates")
+                raise BookingRefused("taken", "所选日期已被预订，请换个日期", "dates")
             money = breakdown(house["price_fen"], nights, house["deposit_fen"])
             order_id = await tx.insert(
                 "INSERT INTO orders (guest_id, house_id, check_in, check_out, nights, guests, price_fen, "
@@ -183,9 +191,9 @@ async def book(db: Database, guest_id: int, house_id: int, check_in: datetime.da
             return Booked(order_id, nights, money.subtotal_fen, money.deposit_fen)
     except pymysql.err.MySQLError as exc:
         if is_duplicate_key(exc):
-            raise BookingRefused(409, "所选日期已被预订，请换个日期", "dates") from exc
+            raise BookingRefused("taken", "所选日期已被预订，请换个日期", "dates") from exc
         if exc.args and exc.args[0] in LOCK_ERRORS:
-            raise BookingRefused(409, "该房源正被多人同时预订，请稍后再试", "dates") from exc
+            raise BookingRefused("busy", "该房源正被多人同时预订，请稍后再试", "dates") from exc
         raise
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import json
 
 import pytest
 
@@ -131,6 +132,11 @@ async def test_settle_expires_requests_and_deletes_their_nights(app, party):
     assert await status_of(app, stale) == "expired" and await status_of(app, later) == "pending"
     assert await app.db.scalar("SELECT COUNT(*) FROM booked_nights WHERE order_id = %s", stale) == 0
     assert await app.db.scalar("SELECT COUNT(*) FROM booked_nights WHERE order_id = %s", later) == 1
+    # The conversation of the request says it lapsed, in the same transaction as the status.
+    events = [json.loads(row["body"]) for row in await app.db.query(
+        "SELECT m.body FROM messages m JOIN conversations c ON c.id = m.conversation_id "
+        "WHERE m.kind = 'system' AND c.house_id = %s ORDER BY m.id", p.house["id"])]
+    assert [e["event"] for e in events if e["order_id"] == stale] == ["booked", "expired"]
     # A request whose check-in day is today is still open to an answer.
     today_request = await p.order(0, 1)
     assert (await lifecycle.settle(app.db, at(today(), 23, 59)))["expired"] == 0
