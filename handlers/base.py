@@ -46,6 +46,7 @@ UNAVAILABLE_MESSAGE = "服务暂时不可用，请稍后再试"
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, RedisReadOnlyError)
 # The header parts that depend on the visitor, as base.html marks them, in page order.
 USER_PARTS = (("<!--ihome:nav-->", "<!--/ihome:nav-->"), ("<!--ihome:account-->", "<!--/ihome:account-->"))
+USER_PARTS_BYTES = tuple((start.encode(), end.encode()) for start, end in USER_PARTS)
 USER_PARTS_SPLIT = "<!--ihome:split-->"  # between the two in modules/nav_parts.html
 # Read with the session on pages (BaseHandler.load_pending_requests): the cached count and its label's parts.
 PENDING_RIDERS = {"user_prefix": PENDING_PREFIX, "keys": (SEARCH_GENERATION_KEY, DATED_SEARCH_GENERATION_KEY)}
@@ -338,8 +339,14 @@ class BaseHandler(tornado.web.RequestHandler):
     _page_etag: str | None = None  # set for a cached anonymous page (see encoded_page)
 
     def compute_etag(self) -> str | None:
-        # Tornado hashes the whole body of every response; a cached page's hash is known.
-        return self._page_etag if self._page_etag is not None else super().compute_etag()
+        # Tornado hashes the whole body of every response; a cached page's hash is known, and a
+        # response to a request with a session cookie is no-store (apply_cache_policy): never
+        # kept, so never revalidated — an ETag would be hashed for nothing.
+        if self._page_etag is not None:
+            return self._page_etag
+        if self.get_cookie(SESSION_COOKIE) is not None:
+            return None
+        return super().compute_etag()
 
     def user_parts(self) -> tuple[str, str]:
         """(nav links, account menu): the header's two user-dependent parts for this request.
@@ -370,21 +377,22 @@ class BaseHandler(tornado.web.RequestHandler):
             parts = (parts[0].replace(XSRF_SLOT, field), parts[1].replace(XSRF_SLOT, field))
         return parts
 
-    def splice_user_parts(self, html: str) -> str | None:
-        """*html* (a cached anonymous page) with the header's user parts rendered for the
-        current visitor (:meth:`user_parts`); None when the markers are not there (then
-        render as usual)."""
-        links, account = self.user_parts()
+    def splice_user_parts(self, html: str | bytes) -> bytes | None:
+        """*html* (a cached anonymous page, as text or UTF-8) with the header's user parts
+        rendered for the current visitor (:meth:`user_parts`), as the UTF-8 body to send;
+        None when the markers are not there (then render as usual). Spliced as bytes: a
+        cached page's UTF-8 form is made once (:func:`encoded_page`), the parts are small."""
+        body = html if isinstance(html, bytes) else encoded_page(html)[0]
         pieces, position = [], 0
-        for (start, end), inner in zip(USER_PARTS, (links, account)):
-            begin = html.find(start, position)
-            stop = html.find(end, begin + len(start)) if begin >= 0 else -1
+        for (start, end), inner in zip(USER_PARTS_BYTES, self.user_parts()):
+            begin = body.find(start, position)
+            stop = body.find(end, begin + len(start)) if begin >= 0 else -1
             if stop < 0:
                 return None
-            pieces += [html[position:begin + len(start)], inner]
+            pieces += [body[position:begin + len(start)], inner.encode()]
             position = stop
-        pieces.append(html[position:])
-        return "".join(pieces)
+        pieces.append(body[position:])
+        return b"".join(pieces)
 
     async def render_page(self, template_name: str, **kwargs: Any) -> None:
         """:meth:`render`, keeping the HTML in the page cache first when :meth:`cached_page`
@@ -409,12 +417,13 @@ class BaseHandler(tornado.web.RequestHandler):
         if html is not None and self.get_status() == 200 and not self._flashed \
                 and not getattr(self, "_new_cookie", None):
             await self.cache.page_store(key, html)
+        body: str | bytes | None = html
         if html is not None and user is not None:
-            html = self.splice_user_parts(html)
-            if html is None:  # no markers in this page: render it for the visitor after all
+            body = self.splice_user_parts(html.encode())
+            if body is None:  # no markers in this page: render it for the visitor after all
                 self.render(template_name, **kwargs)
                 return
-        self.finish(html)
+        self.finish(body)
 
     _held: list | None = None  # while render_page renders: the page render() finished with
 
