@@ -344,8 +344,8 @@ class BaseHandler(tornado.web.RequestHandler):
         # kept, so never revalidated — an ETag would be hashed for nothing.
         if self._page_etag is not None:
             return self._page_etag
-        if self.get_cookie(SESSION_COOKIE) is not None:
-            return None
+        if self.get_cookie(SESSION_COOKIE) is not None and not isinstance(self, tornado.web.StaticFileHandler):
+            return None  # (files keep theirs: media.py, and its cache headers are its own)
         return super().compute_etag()
 
     def user_parts(self) -> tuple[str, str]:

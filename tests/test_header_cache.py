@@ -86,6 +86,8 @@ async def test_memoised_header_parts_carry_a_fresh_xsrf_token_each_time(app, log
         assert p.landlord["name"] in page and "<!--ihome:xsrf-->" not in page
         tokens.update(re.findall(r'name="_xsrf" value="([^"]+)"', page))
     assert len(tokens) == 3  # masked anew for every response, never shared
+    member_page = await p.lc.get("/")
+    assert "no-store" in member_page.headers["Cache-Control"] and "Etag" not in member_page.headers
     assert app._user_parts_memo  # served from the memo
     # Another user's header is their own.
     page = text(await p.gc.get("/"))
