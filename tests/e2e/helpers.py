@@ -110,7 +110,8 @@ def make_verified_user(db, mobile: str | None = None, password: str = PASSWORD, 
                        is_admin: bool = False, name: str | None = None) -> dict:
     """Insert a real-name verified user (so they may publish); returns the users row.
 
-    *mobile* defaults to a fresh number; the name defaults to the mobile, as sign-up does.
+    *mobile* defaults to a fresh number; the name defaults to the mobile. Names are unique
+    (uq_users_name) and the browser tests share one database: give each test its own names.
     """
     mobile = mobile or next_mobile()
     with db.cursor() as cur:

@@ -15,7 +15,7 @@ PHONE = {"width": 390, "height": 844}
 
 
 def test_search_to_booking_on_a_phone(browser, live_server, db):
-    landlord = make_verified_user(db, name="房东小周")
+    landlord = make_verified_user(db, name="房东小郑")
     guest = make_verified_user(db, name="背包客小林")
     house_id = make_house(db, landlord["id"], title="江景两居（旅程）", price_fen=28850, deposit_fen=50000,
                           capacity=3, min_days=1, max_days=0)
