@@ -18,19 +18,18 @@ from __future__ import annotations
 
 import datetime
 import json
-import logging
 import math
 import urllib.parse
 
 from handlers.auth import LoginHandler
 from handlers.base import BaseHandler, PageError, page_number, safe_next
+from handlers.listing_writes import HOUSE_STATUS_LABELS, ListingWrites
 from models import admin as admin_model
 from models import houses as houses_model
 from models import orders as orders_model
 from models import revocations
 from models import stats
 
-log = logging.getLogger("ihome.admin")
 
 PER_PAGE = 20
 LOGINS_PER_PAGE = 50
@@ -38,8 +37,6 @@ MAX_PAGE = 10_000
 REASON_MAX = 255
 
 ORDER_STATUS_LABELS = orders_model.STATUS_LABELS
-HOUSE_STATUS_LABELS = {"pending": "审核中", "online": "已上线", "rejected": "未通过", "offline": "已下线",
-                       "deleted": "已删除", "revision": "修改待审核"}
 
 
 def json_for_script(value) -> str:
@@ -176,7 +173,7 @@ class AdminHousesHandler(AdminBase):
                     pages=max(1, math.ceil(total / PER_PAGE)), counts=counts)
 
 
-class HouseAdminBase(AdminBase):
+class HouseAdminBase(ListingWrites, AdminBase):
     """Shared by the listing page and the moderation actions (which re-render it on bad input)."""
 
     async def render_house(self, house_id: int, status: int = 200, errors: dict | None = None,
@@ -198,29 +195,6 @@ class HouseAdminBase(AdminBase):
                     facilities=await houses_model.facilities(self.db, house_id),
                     actions=await admin_model.actions_for(self.db, "house", house_id),
                     transitions=houses_model.MODERATION)
-
-    async def remove_files(self, keys: list[str]) -> None:
-        """Delete the photo files of a committed decision; a disk error is logged, never shown."""
-        if not keys:
-            return
-        try:
-            await self.images.delete_many(keys)
-        except OSError:
-            log.exception("could not remove the files of %d photo(s)", len(keys))
-
-    async def listing_write(self, house_id: int, call):
-        """Await *call* (a models.houses write), 404 / 409 for its errors."""
-        try:
-            return await call
-        except houses_model.ListingGone:
-            raise PageError(404, "房源不存在") from None
-        except houses_model.ListingBusy:
-            raise PageError(409, "这套房源正在被同时修改，请稍后再试") from None
-        except houses_model.NoRevision:
-            raise PageError(409, "这套房源没有待审核的修改") from None
-        except houses_model.TransitionRefused as exc:
-            raise PageError(409, f"房源当前状态为「{HOUSE_STATUS_LABELS.get(exc.status)}」，"
-                                 f"不能{admin_model.ACTION_LABELS[exc.action]}") from None
 
 
 class AdminHouseHandler(HouseAdminBase):
@@ -247,7 +221,7 @@ class AdminHouseActionHandler(HouseAdminBase):
         if self.action == "reject" and not reason:
             await self.render_house(house_id, 400, {"reason": "请填写驳回理由，房东会看到它"}, {"reason": reason})
             return
-        keys = await self.listing_write(house_id, houses_model.moderate(
+        keys = await self.listing_write(houses_model.moderate(
             self.db, house_id, self.action, self.admin_id, reason or None))
         await self.remove_files(keys)
         await self.cache.invalidate_house(house_id)
@@ -290,7 +264,7 @@ class AdminRevisionHandler(HouseAdminBase):
             await self.render_house(house_id, 400, {"revision_reason": "请填写驳回理由，房东会看到它"},
                                     {"revision_reason": reason})
             return
-        keys = await self.listing_write(house_id, houses_model.decide_revision(
+        keys = await self.listing_write(houses_model.decide_revision(
             self.db, house_id, self.admin_id, self.approve, reason or None))
         await self.remove_files(keys)
         await self.cache.invalidate_house(house_id)

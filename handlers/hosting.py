@@ -8,7 +8,6 @@ forms, call it, turn its errors into 4xx answers and render.
 from __future__ import annotations
 
 import datetime
-import logging
 import math
 import urllib.parse
 
@@ -17,6 +16,7 @@ import tornado.web
 from handlers.base import PageError, page_number, small_int
 from handlers.display import add_months, calendar_months
 from handlers.houses import ListingBase
+from handlers.listing_writes import ListingWrites
 from handlers.uploads import StreamedUploadHandler, UploadedFile
 from models import areas as areas_model
 from models import houses
@@ -29,9 +29,6 @@ MY_PER_PAGE = 20
 MY_MAX_PAGE = 1000
 BLOCK_CALENDAR_MONTHS = 3
 
-log = logging.getLogger("ihome.hosting")
-
-BUSY_MESSAGE = "这套房源正在被同时修改，请稍后再试"
 BLOCK_DATE_MESSAGES = {
     "past": ("sd", "开始日期不能早于今天"),
     "order": ("ed", "结束日期须晚于开始日期"),
@@ -41,38 +38,8 @@ BLOCK_DATE_MESSAGES = {
 REVISION_NOTE = "标题、描述和照片的修改需管理员审核，审核通过前房源页仍显示原来的内容"
 
 
-class HostBase(ListingBase):
-    """What the host pages share: listing writes with their errors as answers."""
-
-    async def listing_write(self, call):
-        """Await *call* (a models.houses write) with its errors as answers: 404 when the
-        listing or photo is gone, 409 when its row stayed locked or there is no revision."""
-        try:
-            return await call
-        except houses.ListingGone:
-            raise PageError(404, "房源不存在") from None
-        except houses.PhotoNotFound:
-            raise PageError(404, "照片不存在") from None
-        except houses.NoRevision:
-            raise PageError(409, "没有待审核的修改") from None
-        except houses.ListingBusy:
-            log.warning("listing write gave up on lock contention")
-            raise PageError(409, BUSY_MESSAGE) from None
-
-    async def remove_files(self, keys: list[str]) -> None:
-        """Delete the files of *keys* after their rows are gone for good (committed).
-
-        Best effort: the write has happened, so a disk error is logged, never
-        turned into an error page; an orphan file is served to no one (no row
-        refers to its key).
-        """
-        keys = [k for k in keys if k]
-        if not keys:
-            return
-        try:
-            await self.images.delete_many(keys)
-        except OSError:
-            log.exception("could not remove the files of %d photo(s)", len(keys))
+class HostBase(ListingWrites, ListingBase):
+    """What the host pages share: listing writes with their errors as answers (ListingWrites)."""
 
     def flash_outcome(self, outcome: str, done: str) -> None:
         """Flash *done*, plus what the write means for review (*outcome* from models.houses)."""
