@@ -6,34 +6,21 @@ from __future__ import annotations
 
 import datetime
 import re
-from types import SimpleNamespace
 
 import pytest
 
 from models import profile as profile_model
 from tests.utils.client import json_body, text
+from tests.utils.booking import make_party
 from tests.utils.dates import day, iso, today
-from tests.utils.factories import house_form, make_house, make_user
+from tests.utils.factories import house_form, make_user
 from tests.utils.pages import field_error, order_id_of
 
 @pytest.fixture
 def party(app, login, new_client):
     """``await party(**house overrides)``: a landlord with a listing and a guest, each logged
-    in with their own browser, plus a logged-in stranger."""
-    async def make(**house_overrides):
-        landlord, guest, stranger = await make_user(app), await make_user(app), await make_user(app)
-        house = await make_house(app, landlord, **house_overrides)
-        p = SimpleNamespace(landlord=landlord, guest=guest, stranger=stranger, house=house,
-                            lc=new_client(), gc=new_client(), sc=new_client(), anon=new_client())
-        await login(p.lc, landlord)
-        await login(p.gc, guest)
-        await login(p.sc, stranger)
-
-        async def book(sd: int, ed: int, client=None):
-            return await (client or p.gc).post(f"/houses/{house['id']}/book", {"sd": iso(sd), "ed": iso(ed)})
-        p.book = book
-        return p
-    return make
+    in with their own browser, plus a logged-in stranger (tests/utils/booking.py)."""
+    return lambda **house_overrides: make_party(app, login, new_client, **house_overrides)
 
 
 async def order_row(app, order_id: int) -> dict:
