@@ -201,6 +201,27 @@ class CalendarBase(HouseFormBase):
         """The edit page again with the calendar form's *errors* and *status*."""
         await self.render_house_form(status, await self.saved_form(house), errors, house, form)
 
+    async def change_calendar(self, house_id: str, write) -> tuple[dict, datetime.date, datetime.date, object] | None:
+        """Read ``sd``/``ed`` and await ``write(house_id, check_in, check_out)`` (models.houses.block
+        or unblock) for the current user's listing: (house, check_in, check_out, its result), or
+        None once a refusal has been answered with the edit page again, the message next to its
+        field (400; 409 naming the nights guests have booked)."""
+        house = await self.owned_house(int(house_id))
+        check_in, check_out, errors, form = self.read_dates()
+        status = 400
+        if not errors:
+            try:
+                return house, check_in, check_out, await self.listing_write(write(house["id"], check_in, check_out))
+            except houses.DatesRefused as exc:
+                name, message = BLOCK_DATE_MESSAGES[exc.reason]
+                errors = {name: message}
+            except houses.DatesTaken as exc:
+                shown = "、".join(d.isoformat() for d in exc.nights[:10])
+                more = f" 等 {len(exc.nights)} 晚" if len(exc.nights) > 10 else ""
+                status, errors = 409, {"sd": f"这些日期已有房客预订，不能关闭：{shown}{more}"}
+        await self.refuse(house, status, errors, form)
+        return None
+
 
 class CalendarBlockHandler(CalendarBase):
     """POST /houses/<id>/calendar/block: close nights for the host's own use.
@@ -211,23 +232,12 @@ class CalendarBlockHandler(CalendarBase):
 
     @tornado.web.authenticated
     async def post(self, house_id: str) -> None:
-        house = await self.owned_house(int(house_id))
-        check_in, check_out, errors, form = self.read_dates()
-        if errors:
-            await self.refuse(house, 400, errors, form)
+        changed = await self.change_calendar(
+            house_id, lambda hid, check_in, check_out: houses.block(self.db, hid, check_in, check_out,
+                                                                    datetime.date.today()))
+        if changed is None:
             return
-        try:
-            await self.listing_write(houses.block(self.db, house["id"], check_in, check_out,
-                                                  datetime.date.today()))
-        except houses.DatesRefused as exc:
-            name, message = BLOCK_DATE_MESSAGES[exc.reason]
-            await self.refuse(house, 400, {name: message}, form)
-            return
-        except houses.DatesTaken as exc:
-            shown = "、".join(d.isoformat() for d in exc.nights[:10])
-            more = f" 等 {len(exc.nights)} 晚" if len(exc.nights) > 10 else ""
-            await self.refuse(house, 409, {"sd": f"这些日期已有房客预订，不能关闭：{shown}{more}"}, form)
-            return
+        house, check_in, check_out, _ = changed
         await self.cache.invalidate_house(house["id"])
         self.flash(f"已关闭 {check_in.isoformat()} 至 {check_out.isoformat()}（不含）的日期，房客不能预订")
         self.redirect(f"/houses/{house['id']}/edit#calendar")
@@ -238,17 +248,11 @@ class CalendarUnblockHandler(CalendarBase):
 
     @tornado.web.authenticated
     async def post(self, house_id: str) -> None:
-        house = await self.owned_house(int(house_id))
-        check_in, check_out, errors, form = self.read_dates()
-        if errors:
-            await self.refuse(house, 400, errors, form)
+        changed = await self.change_calendar(
+            house_id, lambda hid, check_in, check_out: houses.unblock(self.db, hid, check_in, check_out))
+        if changed is None:
             return
-        try:
-            freed = await self.listing_write(houses.unblock(self.db, house["id"], check_in, check_out))
-        except houses.DatesRefused as exc:
-            name, message = BLOCK_DATE_MESSAGES[exc.reason]
-            await self.refuse(house, 400, {name: message}, form)
-            return
+        house, _, _, freed = changed
         await self.cache.invalidate_house(house["id"])
         if freed:
             self.flash(f"已重新开放 {freed} 晚")
