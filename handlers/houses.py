@@ -392,13 +392,12 @@ async def listing_extra(handler: HouseDetailHandler, house: dict) -> dict:
     refused booking, from the handler's ``booking_form`` / ``booking_errors``, with the price
     breakdown (services/pricing.py) and the free-cancellation deadline for the chosen dates.
     Sections: the availability calendar of this month and the next two, and the reviews with
-    their average rating. ``address``: the street address, for the owner and for a guest with
-    an accepted stay only (never on the anonymous page, which is cached and shared). Read per
-    request: the rows are small, indexed look-ups and must be exact right after a booking.
+    their average rating, as HTML (:func:`listing_sections`, cached). ``address``: the street
+    address, for the owner and for a guest with an accepted stay only (never on the anonymous
+    page, which is cached and shared). The sidebar and the address are read per request.
     """
     today = datetime.date.today()
     first = today.replace(day=1)
-    booked = set(await orders.booked_nights(handler.db, house["id"], first, add_months(first, CALENDAR_MONTHS)))
     user = handler.current_user
     if user and user.id == house["owner_id"]:
         blocker = "这是你自己的房源，不能预订"
@@ -426,13 +425,37 @@ async def listing_extra(handler: HouseDetailHandler, house: dict) -> dict:
             "free_cancel_hours": handler.config.free_cancel_hours, "check_in_hour": lifecycle.CHECK_IN_HOUR,
             "login_next": urllib.parse.quote(listing_url(house["id"], form), safe="/"),
             "blocker": blocker, "today": today.isoformat()})],
-        "sections": [
-            ("houses/calendar.html", {"months": calendar_months(first, CALENDAR_MONTHS, booked, today)}),
-            ("houses/reviews.html", {"reviews": await reviews.for_house(handler.db, house["id"]),
-                                     "summary": await reviews.summary(handler.db, house["id"]),
-                                     "public_name": public_name}),
-        ],
+        "sections": await listing_sections(handler, house, first, today),
     }
+
+
+async def listing_sections(handler: HouseDetailHandler, house: dict, first: datetime.date,
+                           today: datetime.date) -> str:
+    """The listing page's availability calendar (CALENDAR_MONTHS months from *first*) and
+    reviews, rendered: HTML, the same for every visitor.
+
+    For members, kept in the page cache under the listing's name with the availability
+    generation (an anonymous visitor's whole page is cached instead), so a member's view reads no booked nights or reviews and builds no calendar;
+    a booking, cancellation or block moves that generation and a review the listing's, so
+    the next view is exact (as the anonymous page is). Rendered as usual when Redis fails.
+    """
+    key = None
+    if handler.current_user is not None:  # an anonymous visitor's whole page is cached instead
+        key, html = await handler.cache.page_lookup(f"/houses/{house['id']}#sections", dated=True)
+        if html is not None:
+            return html
+    booked = set(await orders.booked_nights(handler.db, house["id"], first, add_months(first, CALENDAR_MONTHS)))
+    parts = [
+        handler.render_string("houses/calendar.html", house=house,
+                              months=calendar_months(first, CALENDAR_MONTHS, booked, today)),
+        handler.render_string("houses/reviews.html", house=house,
+                              reviews=await reviews.for_house(handler.db, house["id"]),
+                              summary=await reviews.summary(handler.db, house["id"]), public_name=public_name),
+    ]
+    html = b"".join(parts).decode()
+    if key is not None:
+        await handler.cache.page_store(key, html)
+    return html
 
 
 class BookingFormError(Exception):

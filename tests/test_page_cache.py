@@ -213,3 +213,24 @@ def test_only_canonical_search_queries_name_a_cached_page(query, cacheable):
     assert not errors
     assert isinstance(filters, search_model.SearchFilters)
     assert canonical_search_query(query, filters) is cacheable
+
+
+@pytest.mark.gen_test
+async def test_a_members_listing_view_reuses_the_calendar_and_reviews_until_a_booking(app, new_client, login):
+    owner = await make_user(app)
+    house = await make_house(app, owner)
+    listing = f"/houses/{house['id']}"
+    member, _ = await logged_in(new_client(), app, login)
+    first = text(await member.get(listing))
+    assert f'data-date="{iso(3)}"' in first and not re.search(rf'class="booked" data-date="{iso(3)}"', first)
+    # The second view takes the calendar and reviews from the cache (the rest is the member's own).
+    hits = app.cache.page_hits
+    second = text(await member.get(listing))
+    assert app.cache.page_hits == hits + 1
+    calendar = re.compile(r'<section[^>]*id="availability".*?</section>', re.S)
+    assert calendar.search(second).group(0) == calendar.search(first).group(0)
+    # A booking moves the availability generation: the member's next view is exact at once.
+    guest, _ = await logged_in(new_client(), app, login)
+    assert (await guest.post(f"/houses/{house['id']}/book", {"sd": iso(3), "ed": iso(5)})).code == 302
+    after = text(await member.get(listing))
+    assert re.search(rf'class="booked" data-date="{iso(3)}"', after)
