@@ -44,6 +44,7 @@ from handlers.base import REDIS_DOWN, SESSION_COOKIE, dependency_down, small_int
 from handlers.security import apply_security_headers
 from handlers.messages import BODY_ERRORS, TOO_FAST, deliver_message, message_frame, unread_frame
 from models import messages, users
+from services.background import stop_task
 
 log = logging.getLogger("ihome.ws")
 
@@ -384,13 +385,8 @@ class SocketHub:
                 self.forget(socket)
         if self._cleanups:
             await asyncio.wait(list(self._cleanups), timeout=5)
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
-            self._task = None
+        task, self._task = self._task, None
+        await stop_task(task)
 
     def close_all(self) -> None:
         """Close every socket of this process with 1001 ("going away"), at shutdown."""

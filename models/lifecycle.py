@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from models import messages
 from models.db import Database
+from services.background import stop_task
 
 CHECK_IN_HOUR = 14   # guests arrive from 14:00 on the check-in day
 CHECK_OUT_HOUR = 12  # and leave by 12:00 on the check-out day
@@ -169,12 +170,7 @@ class Settler:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        await stop_task(task)
 
     async def run_once(self) -> dict | None:
         """One settling pass; the totals, or None when it failed (logged)."""

@@ -69,6 +69,8 @@ from typing import Any, Awaitable, Callable
 
 from redis.exceptions import RedisError
 
+from services.background import stop_task
+
 log = logging.getLogger("ihome.cache")
 
 AREAS_KEY = "cache:areas"
@@ -434,12 +436,7 @@ class Cache:
 
     async def close(self) -> None:
         """Stop the background replay (at shutdown); pending invalidations are logged."""
-        if self._replayer is not None and not self._replayer.done():
-            self._replayer.cancel()
-            try:
-                await self._replayer
-            except (asyncio.CancelledError, Exception):
-                pass
+        await stop_task(self._replayer)
         if self.degraded:
             log.warning("shutting down with cache invalidations pending for listings %s; "
                         "their cached pages expire on their TTL", sorted(self._pending))

@@ -29,6 +29,8 @@ from typing import Awaitable, Callable, Protocol
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from services.background import stop_task
+
 log = logging.getLogger("ihome.delivery")
 
 CHANNEL_PREFIX = "ws:user:"
@@ -80,13 +82,8 @@ class Delivery:
     async def close(self) -> None:
         """Stop the loop and close the subscriber connection (at shutdown)."""
         self._closing = True
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
-            self._task = None
+        task, self._task = self._task, None
+        await stop_task(task)
         await self._drop()
 
     async def _drop(self) -> None:

@@ -43,6 +43,8 @@ from typing import Protocol
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from services.background import stop_task
+
 # Redis failures that a revocation survives by replaying its Redis half later.
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)
 
@@ -325,12 +327,7 @@ class SessionStore:
 
     async def close(self) -> None:
         """Stop the background replay (at shutdown); what is left is logged (MariaDB has it)."""
-        if self._replayer is not None and not self._replayer.done():
-            self._replayer.cancel()
-            try:
-                await self._replayer
-            except (asyncio.CancelledError, Exception):
-                pass
+        await stop_task(self._replayer)
         if self.pending:
             log.warning("shutting down with %d session(s) and %d user(s) still to revoke in Redis",
                         len(self._pending_tokens), len(self._pending_users))
