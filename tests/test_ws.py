@@ -11,19 +11,13 @@ from tornado.httpclient import HTTPClientError
 from models import messages
 from tests.utils import ws
 from tests.utils.client import logged_in
-from tests.utils.factories import make_house, make_user
+from tests.utils.factories import make_house
 
 
 @pytest.fixture
 def pair(app, io_loop, new_client, login):
     """(guest client, guest, host client, host, conversation id): a conversation about the host's listing."""
-    async def build():
-        guest_client, guest = await logged_in(new_client(), app, login)
-        host_client, host = await logged_in(new_client(), app, login)
-        house = await make_house(app, host)
-        conversation_id = await messages.open_conversation(app.db, house["id"], guest["id"])
-        return guest_client, guest, host_client, host, conversation_id
-    return io_loop.run_sync(build)
+    return io_loop.run_sync(lambda: ws.conversation_pair(app, new_client, login))
 
 
 async def count_messages(app) -> int:

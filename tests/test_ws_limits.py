@@ -7,10 +7,7 @@ import json
 import pytest
 
 from config import Limits
-from models import messages
 from tests.utils import ws
-from tests.utils.client import logged_in
-from tests.utils.factories import make_house
 
 
 @pytest.fixture
@@ -20,14 +17,8 @@ def settings(base_settings):
 
 @pytest.fixture
 def pair(app, io_loop, new_client, login):
-    """(guest client, guest, host client, host, conversation id)."""
-    async def build():
-        guest_client, guest = await logged_in(new_client(), app, login)
-        host_client, host = await logged_in(new_client(), app, login)
-        house = await make_house(app, host)
-        conversation_id = await messages.open_conversation(app.db, house["id"], guest["id"])
-        return guest_client, guest, host_client, host, conversation_id
-    return io_loop.run_sync(build)
+    """(guest client, guest, host client, host, conversation id): a conversation about the host's listing."""
+    return io_loop.run_sync(lambda: ws.conversation_pair(app, new_client, login))
 
 
 @pytest.mark.gen_test

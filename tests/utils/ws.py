@@ -8,6 +8,10 @@ import json
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
+from models import messages
+from tests.utils.client import logged_in
+from tests.utils.factories import make_house
+
 
 async def connect(base_url: str, client=None, *, origin: str | None = None, last_id: int | None = None,
                   cookie: str | None = None) -> WebSocketClientConnection:
@@ -49,3 +53,13 @@ async def closed(conn: WebSocketClientConnection, *, timeout: float = 20.0) -> i
 def send(conn: WebSocketClientConnection, **fields) -> None:
     """Send one JSON frame."""
     conn.write_message(json.dumps(fields, ensure_ascii=False))
+
+
+async def conversation_pair(app, new_client, login) -> tuple:
+    """(guest client, guest, host client, host, conversation id): two logged-in browsers and
+    the conversation of the guest about a new listing of the host."""
+    guest_client, guest = await logged_in(new_client(), app, login)
+    host_client, host = await logged_in(new_client(), app, login)
+    house = await make_house(app, host)
+    conversation_id = await messages.open_conversation(app.db, house["id"], guest["id"])
+    return guest_client, guest, host_client, host, conversation_id
