@@ -82,10 +82,16 @@ CREATE DATABASE IF NOT EXISTS ihome CHARACTER SET utf8mb4 COLLATE utf8mb4_unicod
 SQL
 }
 
+# Ready means PONG: while Redis loads its append-only file after a restart it answers
+# PING with a LOADING error, and the first clients would see Redis as down.
+redis_ready() {
+  [ "$(redis-cli -h 127.0.0.1 -p "$redis_port" ping 2>/dev/null)" = "PONG" ]
+}
+
 start_redis() {
   if [ -n "${IHOME_REDIS_URL:-}" ]; then log "IHOME_REDIS_URL set: not starting Redis"; return; fi
   mkdir -p "$var/redis" "$run"
-  if redis-cli -h 127.0.0.1 -p "$redis_port" ping >/dev/null 2>&1; then return; fi
+  if redis_ready; then return; fi
   log "starting Redis on 127.0.0.1:$redis_port"
   # Sessions live here: an append-only file (fsync'd every second) keeps them across a
   # restart, plus RDB snapshots. Revocations are also kept in MariaDB, so even a
@@ -94,7 +100,7 @@ start_redis() {
     --daemonize yes --pidfile "$run/redis.pid" --logfile "$var/redis.log" \
     --save 60 1 --appendonly yes --appendfsync everysec --databases 32 >/dev/null
   for _ in $(seq 1 40); do
-    redis-cli -h 127.0.0.1 -p "$redis_port" ping >/dev/null 2>&1 && return
+    redis_ready && return
     sleep 0.25
   done
   log "Redis did not answer"; exit 1
