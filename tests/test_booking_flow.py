@@ -44,7 +44,7 @@ async def test_guests_outside_one_to_capacity_is_a_400_next_to_the_field(app, pa
     assert response.code == 400
     body = text(response)
     assert field_error(body, "guests") == message
-    assert f'name="guests" min="1" max="3"' in body and f'value="{guests}"' in body  # kept as typed
+    assert 'name="guests" min="1" max="3"' in body and f'value="{guests}"' in body  # kept as typed
     assert await app.db.scalar("SELECT COUNT(*) FROM orders") == 0
 
 

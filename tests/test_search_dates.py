@@ -9,7 +9,7 @@ import re
 import pytest
 
 from tests.utils.client import json_body, text
-from tests.utils.dates import day, iso, today
+from tests.utils.dates import day, iso
 from tests.utils.factories import house_form, make_house, make_user
 from tests.utils.pages import field_error, order_id_of
 
