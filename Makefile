@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 # Parallel workers for the unit suite (pytest-xdist); each has its own database and Redis db.
 TEST_WORKERS ?= auto
 
-.PHONY: run test test-unit test-e2e test-stress audit services stop migrate seed vendor bench clean-test-dbs prod-local prod-stop prod-reload
+.PHONY: run test test-unit test-e2e test-stress audit services stop migrate seed vendor bench clean-test-dbs prod-local prod-stop prod-reload messages messages-compile
 
 # The security regression suite: headers on every route, CSP, XSRF, bodies and decodes,
 # photo locks and access, outages, durable revocations, lockout, encryption, nginx config.
@@ -37,7 +37,7 @@ migrate: $(STAMP) services
 seed: migrate
 	$(PY) manage.py seed
 
-run: seed
+run: seed messages-compile
 	$(PY) server.py
 
 stop:
@@ -49,12 +49,12 @@ test: $(STAMP)
 	$(MAKE) --no-print-directory test-e2e
 
 # In random order (pytest-randomly; the seed is printed, `-p randomly --randomly-seed=N` repeats it).
-test-unit: $(STAMP)
+test-unit: $(STAMP) messages-compile
 	$(PY) -m pytest tests --ignore=tests/e2e -q -n $(TEST_WORKERS) --dist loadgroup
 
 # Playwright and pytest-tornado cannot share a process (Playwright's loop breaks
 # io_loop.run_sync): a second run without the plugin.
-test-e2e: $(STAMP)
+test-e2e: $(STAMP) messages-compile
 	$(PY) -m pytest tests/e2e -q -p no:tornado
 
 # The unit suite three times in random order beside a CPU hog per core; reports every failure.
@@ -68,6 +68,15 @@ audit: $(STAMP)
 	$(PY) -m pytest $(AUDIT_TESTS) -q -n $(TEST_WORKERS) --dist loadgroup
 	$(PY) -m pytest tests/e2e/test_csp_browser.py -q -p no:tornado
 	$(PY) bench/memory.py
+
+# Translations (services/i18n.py): `make messages` extracts the marked strings of the code and
+# templates into locale/messages.pot and merges them into each language's .po; the .mo files
+# that the site loads are compiled from the .po files by `make run` and `make test`.
+messages: $(STAMP)
+	$(PY) scripts/messages.py update
+
+messages-compile: $(STAMP)
+	$(PY) scripts/messages.py compile
 
 vendor:
 	scripts/vendor.sh

@@ -176,6 +176,9 @@ class Settings:
     # check-in (14:00 local on the check-in day, models/lifecycle.py); after that only the host
     # can release the stay. 0–720.
     free_cancel_hours: int = 24
+    # IHOME_LOCALES: the languages visitors may get (services/i18n.py), comma-separated codes
+    # from i18n.LANGUAGES; zh_CN always. English joins the default once its catalogue is complete.
+    locales: tuple[str, ...] = ("zh_CN",)
     limits: Limits = field(default_factory=Limits)
     timeouts: Timeouts = field(default_factory=Timeouts)
 
@@ -326,6 +329,20 @@ def _free_cancel_hours(raw: str) -> int:
     return hours
 
 
+def _locales(raw: str) -> tuple[str, ...]:
+    """IHOME_LOCALES as a tuple of language codes, zh_CN first; ConfigError for an unknown code."""
+    from services.i18n import DEFAULT, LANGUAGES
+
+    codes = [DEFAULT]
+    for code in (part.strip() for part in raw.split(",")):
+        if not code or code in codes:
+            continue
+        if code not in LANGUAGES:
+            raise ConfigError(f"IHOME_LOCALES: unknown language {code!r} (known: {', '.join(LANGUAGES)})")
+        codes.append(code)
+    return tuple(codes)
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Build :class:`Settings` from *environ* (default ``os.environ``).
 
@@ -367,6 +384,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         iplookup_fields=env_vars.get("IHOME_IPLOOKUP_FIELDS", DEFAULT_IPLOOKUP_FIELDS),
         bcrypt_rounds=bcrypt_rounds,
         free_cancel_hours=_free_cancel_hours(env_vars.get("IHOME_FREE_CANCEL_HOURS", "24")),
+        locales=_locales(env_vars.get("IHOME_LOCALES", "zh_CN")),
         limits=_limits_from_env(env_vars),
         timeouts=_timeouts_from_env(env_vars),
     )

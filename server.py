@@ -30,6 +30,7 @@ from handlers import profile
 from handlers import health
 from handlers.base import NotFoundHandler
 from handlers import media
+from handlers import language
 from handlers import messages, ws
 from handlers.uploads import SMALL_BODY_BYTES
 from models import lifecycle
@@ -40,6 +41,7 @@ from services.cache import Cache
 from services.delivery import Delivery
 from services.captcha import CaptchaService
 from services.crypto import DataKeyError, FieldCipher
+from services import i18n
 from services.images import ImageStore
 from services.iplocation import IPLocator
 from services.sessions import SessionStore
@@ -66,6 +68,7 @@ def routes() -> list:
         (r"/captcha/([A-Za-z0-9_-]{1,64})\.png", auth.CaptchaHandler),
         (r"/login", auth.LoginHandler),
         (r"/logout", auth.LogoutHandler),
+        (r"/locale", language.LocaleHandler),
         # listings
         (r"/houses", houses.SearchHandler),
         (r"/houses/new", hosting.HouseNewHandler),
@@ -140,6 +143,7 @@ class IHomeApplication(tornado.web.Application):
         self.locator = locator
         # Encrypts ID-card numbers at rest (models/profile.py); IHOME_DATA_KEY.
         self.cipher = FieldCipher(settings.data_key)
+        i18n.load_catalogues()  # the compiled gettext catalogues of locale/ (tornado.locale)
         self.cache = Cache(redis, settings.cache_ttl)
         self.captcha = CaptchaService(redis, settings.captcha_ttl)
         self.sessions = SessionStore(redis, idle_ttl=settings.session_idle_ttl,

@@ -25,6 +25,7 @@ import time
 import urllib.parse
 from typing import Any
 
+import tornado.locale
 import tornado.web
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ReadOnlyError as RedisReadOnlyError
@@ -33,6 +34,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from handlers.security import BAD_PATH_CHARS, apply_cache_policy, apply_security_headers
 from models import orders, users
 from models.db import is_unavailable as database_unavailable
+from services import i18n
 from services.house_form import fen_to_yuan
 from services.cache import DATED_SEARCH_GENERATION_KEY, PENDING_PREFIX, SEARCH_GENERATION_KEY
 from services.sessions import Session
@@ -319,6 +321,9 @@ class BaseHandler(tornado.web.RequestHandler):
             return False  # an unknown or revoked session: its cookie is being cleared
         if user is not None and anonymous_only:
             return False
+        code = self.locale.code  # chosen now, before render_page hides the user
+        if code != i18n.DEFAULT:
+            name = f"{name}#{code}"  # one cached page per language
         key, html = await self.cache.page_lookup(name, dated=dated)
         if key is None:
             return False
@@ -359,7 +364,7 @@ class BaseHandler(tornado.web.RequestHandler):
         rename, a new count) is a new entry: nothing to invalidate. Bounded: the memo is
         emptied when it reaches USER_PARTS_MEMO entries."""
         memo = self.application.__dict__.setdefault("_user_parts_memo", {})
-        key = (self._user, self.pending_requests, self.request.path)
+        key = (self._user, self.pending_requests, self.request.path, self.locale.code)
         parts = memo.get(key)
         if parts is None:
             self.xsrf_form_html = lambda: XSRF_SLOT  # shadows the method for this one render
@@ -434,6 +439,15 @@ class BaseHandler(tornado.web.RequestHandler):
             done.set_result(None)
             return done
         return super().finish(chunk)
+
+    def get_user_locale(self) -> tornado.locale.Locale:
+        """The request's language (services/i18n.negotiate): the user's saved choice, the
+        ``locale`` cookie, Accept-Language, then zh_CN — among the configured ``locales``.
+        Tornado memoises it per request (``self.locale``) and gives templates its ``_``."""
+        saved = self._user.locale if self._user is not None else None
+        code = i18n.negotiate(saved, self.get_cookie(i18n.COOKIE), self.request.headers.get("Accept-Language"),
+                              offered=self.config.locales)
+        return tornado.locale.get(code)
 
     def get_current_user(self) -> users.CurrentUser | None:
         """The logged-in user (loaded in prepare) as a narrow :class:`models.users.CurrentUser`, or None."""
@@ -556,6 +570,8 @@ class BaseHandler(tornado.web.RequestHandler):
             form={},
             current_path=self.request.path,
             pending_requests=self.pending_requests,
+            html_lang=i18n.html_lang(self.locale.code),
+            languages={code: i18n.LANGUAGES[code] for code in self.config.locales},
         )
         return namespace
 

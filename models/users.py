@@ -19,7 +19,7 @@ from models.profile import NameTaken  # noqa: F401  (raised by create, as by the
 USER_COLUMNS = "id, mobile, name, avatar_key, real_name, is_admin, is_active, created_at, updated_at"
 # What every page needs about the logged-in user (see CurrentUser).
 CURRENT_USER_COLUMNS = ("id, name, mobile, avatar_key, is_admin, is_active, "
-                        "(id_card IS NOT NULL) AS verified")
+                        "(id_card IS NOT NULL) AS verified, locale")
 
 
 class MobileTaken(Exception):
@@ -41,13 +41,14 @@ class CurrentUser:
     is_admin: bool
     is_active: bool
     verified: bool
+    locale: str | None = None  # the saved language (services/i18n.py), None: not chosen
 
     @classmethod
     def from_row(cls, row: dict) -> "CurrentUser":
         """Build from a row holding at least :data:`CURRENT_USER_COLUMNS` (other keys are ignored)."""
         return cls(id=int(row["id"]), name=row["name"], mobile=row["mobile"], avatar_key=row["avatar_key"],
                    is_admin=bool(row["is_admin"]), is_active=bool(row["is_active"]),
-                   verified=bool(row["verified"]))
+                   verified=bool(row["verified"]), locale=row.get("locale"))
 
 
 async def get_current(db: Database | Transaction, user_id: int) -> CurrentUser | None:
@@ -85,6 +86,11 @@ async def name_taken(db: Database | Transaction, name: str) -> bool:
 def default_name() -> str:
     """A random display name such as "用户3f9a2c" — never the mobile, which pages show publicly."""
     return "用户" + secrets.token_hex(3)
+
+
+async def set_locale(db: Database | Transaction, user_id: int, code: str) -> None:
+    """Save the language *user_id* chose (a code of services.i18n.LANGUAGES, checked by the caller)."""
+    await db.execute("UPDATE users SET locale = %s WHERE id = %s", code, user_id)
 
 
 async def create(db: Database | Transaction, mobile: str, password_hash: str, *, is_admin: bool = False,

@@ -34,7 +34,7 @@ def app(app):
 
 def test_the_record_has_no_secrets_and_is_frozen():
     names = [f.name for f in dataclasses.fields(users.CurrentUser)]
-    assert names == ["id", "name", "mobile", "avatar_key", "is_admin", "is_active", "verified"]
+    assert names == ["id", "name", "mobile", "avatar_key", "is_admin", "is_active", "verified", "locale"]
     user = users.CurrentUser(1, "小明", "13900000001", None, False, True, False)
     with pytest.raises(dataclasses.FrozenInstanceError):
         user.is_admin = True  # type: ignore[misc]
@@ -52,7 +52,7 @@ async def test_handlers_get_the_narrow_user(app, client, login):
     seen = json.loads((await client.get("/_test/whoami")).body)
     assert seen == {"type": "CurrentUser", "fields": {
         "id": user["id"], "name": user["name"], "mobile": user["mobile"], "avatar_key": None,
-        "is_admin": True, "is_active": True, "verified": True}}
+        "is_admin": True, "is_active": True, "verified": True, "locale": None}}
 
 
 @pytest.mark.gen_test
