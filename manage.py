@@ -8,6 +8,9 @@
                                               areas + facilities; demo listings in development
     python manage.py createadmin --mobile M [--password P]
                                               create an admin account, or make an existing one admin
+    python manage.py photos-responsive [--quiet]
+                                              add the 480/960/1600 px WebP and JPEG widths to listing
+                                              photos stored before they existed (idempotent)
 
 Settings come from the environment (``IHOME_…``, see config.py). The Makefile runs
 ``wait-db``, ``migrate`` and ``seed`` before starting the server.
@@ -232,6 +235,66 @@ async def _createadmin(settings: Settings, mobile: str, password: str | None) ->
     return 0
 
 
+def cmd_photos_responsive(args: argparse.Namespace, settings: Settings) -> int:
+    """Give every listing photo its responsive widths; safe to interrupt and run again."""
+    try:
+        return asyncio.run(_photos_responsive(settings, progress=not args.quiet))
+    except KeyboardInterrupt:
+        # Every file is written under a temp name and renamed: nothing half-done stays visible.
+        print("photos-responsive: interrupted; run it again to continue", file=sys.stderr)
+        return 130
+
+
+async def _photos_responsive(settings: Settings, *, progress: bool) -> int:
+    from models.db import create_database
+    from services.images import ImageStore
+
+    db = await create_database(settings)
+    try:
+        store = ImageStore(settings.media_dir, max_bytes=settings.upload_max_bytes,
+                           max_pixels=settings.upload_max_pixels, max_decodes=1)
+        started = time.perf_counter()
+        counts = await convert_photos(db, store, progress=progress)
+    finally:
+        await db.close()
+    print(f"photos-responsive: {counts['converted']} converted, {counts['done']} already done, "
+          f"{counts['missing']} without a file, {counts['broken']} unreadable "
+          f"in {time.perf_counter() - started:.2f} s")
+    return 1 if counts["broken"] else 0
+
+
+async def convert_photos(db, store, *, progress: bool = False, batch: int = 500) -> dict[str, int]:
+    """Adds the responsive widths (services/images.py ImageStore.make_variants) to every listing
+    photo that lacks them, one photo at a time, reading the rows *batch* at a time (memory stays
+    bounded whatever the number of photos).
+
+    Returns counts {converted, done (had every width), missing (no large file on disk),
+    broken (the large file does not decode)}. Running it again converts nothing twice.
+    """
+    from tqdm import tqdm
+
+    from models import houses
+    from services.images import ImageError
+
+    counts = {"converted": 0, "done": 0, "missing": 0, "broken": 0}
+    total = int(await db.scalar("SELECT COUNT(*) FROM house_images"))
+    after = 0
+    with tqdm(total=total, desc="photos", unit="photo", disable=None if progress else True) as bar:
+        while rows := await houses.photo_keys_after(db, after, batch):
+            for row in rows:
+                try:
+                    counts["converted" if await store.make_variants(row["storage_key"]) else "done"] += 1
+                except FileNotFoundError:
+                    counts["missing"] += 1
+                except (ImageError, ValueError):
+                    counts["broken"] += 1
+                    print(f"photos-responsive: photo {row['id']} ({row['storage_key']}) does not decode",
+                          file=sys.stderr)
+                bar.update(1)
+            after = rows[-1]["id"]
+    return counts
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="manage.py", description="爱家 administrative commands")
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
@@ -261,6 +324,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--password", default=None,
                    help="set this password (prompted for a new account when left out)")
     p.set_defaults(func=cmd_createadmin)
+
+    p = sub.add_parser("photos-responsive",
+                       help="add the responsive widths (480/960/1600 px, WebP and JPEG) to older listing photos")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_photos_responsive)
 
     return parser
 

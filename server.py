@@ -167,6 +167,10 @@ class IHomeApplication(tornado.web.Application):
             template_path=str(ROOT / "templates"),
             static_path=str(ROOT / "static"),
             static_handler_class=security.SafeStaticFileHandler,  # site headers; 400 for bad paths
+            # gzip for text answers (HTML, CSS, JS, JSON, SVG) when the client asks for it. The ETag
+            # and the page cache keep the plain body (the transform runs as the bytes go out); the
+            # XSRF token in pages is masked afresh per response, so compression does not leak it (BREACH).
+            compress_response=True,
             ui_modules=ui_modules,
             cookie_secret=settings.cookie_secret,
             xsrf_cookies=True,

@@ -1,4 +1,10 @@
-"""GET /media/<key[:2]>/<key>_<size>.jpg: pictures, served only to those who may see them.
+"""GET /media/<key[:2]>/<key>_<size>.<ext>: pictures, served only to those who may see them.
+
+Names (services/images.py): ``_l.jpg`` / ``_t.jpg`` (large, thumbnail: avatars and every photo) and a
+photo's responsive widths ``_480``, ``_960``, ``_1600`` in ``.webp`` and ``.jpg``. A photo stored
+before the widths existed and not converted yet (``manage.py photos-responsive``) has only ``_l`` and
+``_t``: a width's URL is then answered with the legacy file (``_t`` for 480, ``_l`` above), with a
+short cache lifetime, since the name will hold the real width once converted.
 
 Who may see a picture is decided by the row that uses its key
 (models.houses.media_access):
@@ -27,6 +33,7 @@ nginx does the I/O.
 from __future__ import annotations
 
 import logging
+import os
 import re
 
 import redis.exceptions
@@ -38,11 +45,15 @@ from models import houses
 
 log = logging.getLogger("ihome.media")
 
-MEDIA_PATH = re.compile(r"([0-9a-f]{2})/([0-9a-f]{32})_([lt])\.jpg")
+MEDIA_PATH = re.compile(r"([0-9a-f]{2})/([0-9a-f]{32})_(?:([lt])\.jpg|(480|960|1600)\.(webp|jpg))")
 PUBLIC_TTL = 60
 """Seconds a public key is remembered in Redis (how long a listing taken offline may still be served)."""
-PUBLIC_CACHE_CONTROL = "public, max-age=600"
-"""Browsers may keep a public picture ten minutes (keys are random and never reused)."""
+PUBLIC_CACHE_CONTROL = "public, max-age=31536000, immutable"
+"""Browsers and proxies keep a public picture a year without asking again: keys are random and never
+reused, and the bytes behind a name never change (a new photo or avatar gets a new key)."""
+FALLBACK_CACHE_CONTROL = "public, max-age=600"
+"""A width's URL answered with a not-yet-converted photo's legacy file: kept ten minutes only."""
+CONTENT_TYPES = {"jpg": "image/jpeg", "webp": "image/webp"}
 PRIVATE_CACHE_CONTROL = "private, no-store"
 
 
@@ -68,6 +79,9 @@ class MediaHandler(BaseHandler, SafeStaticFileHandler):
         if match is None or match[1] != match[2][:2]:
             raise PageError(404, "图片不存在")
         key = match[2]
+        path = self._file_for(path, key, match[4])
+        if path is None:
+            raise PageError(404, "图片不存在")
         if not await self._known_public(key):
             access = await houses.media_access(self.db, key)
             if access is None:
@@ -81,16 +95,38 @@ class MediaHandler(BaseHandler, SafeStaticFileHandler):
                 self._public = False
         accel = self.application.config.media_accel_redirect
         if accel:
-            self.set_header("Cache-Control", PUBLIC_CACHE_CONTROL if self._public else PRIVATE_CACHE_CONTROL)
+            self.set_header("Cache-Control", self._cache_control())
             self.set_header("X-Accel-Redirect", f"{accel.rstrip('/')}/{path}")
             # nginx keeps this answer's Content-Type (not its own guess from the file name).
-            self.set_header("Content-Type", "image/jpeg")
+            self.set_header("Content-Type", CONTENT_TYPES[path.rsplit(".", 1)[1]])
             self.finish()
             return
         await SafeStaticFileHandler.get(self, path, include_body)
 
     async def head(self, path: str) -> None:
         await self.get(path, include_body=False)
+
+    _fallback = False  # answering a width's URL with the legacy file
+
+    def _file_for(self, path: str, key: str, width: str | None) -> str | None:
+        """The file (relative to the media folder) that answers *path*: itself, or for a width of
+        a photo not converted yet its legacy file; None when neither exists. One stat for a
+        converted photo (a stat on the event loop costs microseconds, as StaticFileHandler's own)."""
+        if width is None:
+            return path
+        root = self.root  # the route's media folder (StaticFileHandler's path argument)
+        if os.path.isfile(os.path.join(root, path)):
+            return path
+        legacy = f"{key[:2]}/{key}_{'t' if width == '480' else 'l'}.jpg"
+        if os.path.isfile(os.path.join(root, legacy)):
+            self._fallback = True
+            return legacy
+        return None
+
+    def _cache_control(self) -> str:
+        if not self._public:
+            return PRIVATE_CACHE_CONTROL
+        return FALLBACK_CACHE_CONTROL if self._fallback else PUBLIC_CACHE_CONTROL
 
     def _may_see(self, access: dict) -> bool:
         user = self.current_user
@@ -119,7 +155,7 @@ class MediaHandler(BaseHandler, SafeStaticFileHandler):
         return super().compute_etag()
 
     def set_extra_headers(self, path: str) -> None:
-        self.set_header("Cache-Control", PUBLIC_CACHE_CONTROL if self._public else PRIVATE_CACHE_CONTROL)
+        self.set_header("Cache-Control", self._cache_control())
 
     def flush(self, include_footers: bool = False):
         # A public picture is the same bytes for everyone: keep it cacheable even

@@ -207,6 +207,13 @@ def changed_fields(house: dict, rev: dict) -> list[str]:
     return [c for c in REVIEWED if same_text(rev.get(c)) != same_text(house.get(c))]
 
 
+async def photo_keys_after(db: Database, after_id: int, limit: int = 500) -> list[dict]:
+    """One batch of listing photos in id order, for walking them all with bounded memory:
+    [{id, storage_key}] of at most *limit* rows with id > *after_id* (0 to start)."""
+    return await db.query("SELECT id, storage_key FROM house_images WHERE id > %s ORDER BY id LIMIT %s",
+                          after_id, limit)
+
+
 async def media_access(db: Database, key: str) -> dict | None:
     """Who may see the picture *key* (32 hex digits): None when no row uses it.
 

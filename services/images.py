@@ -21,9 +21,18 @@ Listing photos and avatars both go through :class:`ImageStore`:
   from its EXIF orientation, flattened onto white, and re-encoded from a fresh
   image, so no EXIF (GPS position, camera serial), ICC profile, XMP or comment
   of the upload survives.
-* Two JPEG files are written per picture: a large one (within 1600x1600 px)
-  and a thumbnail (within 480x360 px for listings, 160x160 px centre-cropped
-  squares for avatars). Neither is ever upscaled.
+* Avatars get two JPEG files: a large one (within 1600x1600 px) and a
+  160x160 px centre-cropped thumbnail.
+* Listing photos get responsive widths for ``<picture>``/``srcset``: 480, 960
+  and 1600 px wide (:data:`WIDTHS`), each as WebP and JPEG (:data:`FORMATS`),
+  plus the legacy names ``_l`` (the large size, a hard link to ``_1600.jpg``:
+  no extra bytes) and ``_t`` (within 480x360 px), so URLs in pages rendered
+  before, and templates that still ask for ``l``/``t``, keep working.
+  Nothing is ever upscaled: a width at or above the large size's width is the
+  large size itself, stored as a hard link to the widest real file, so the
+  set of names is always the same (a page can name every width without
+  looking at the disk) and :meth:`ImageStore.srcset` lists each distinct width
+  once when the picture's width is known.
 * Files get a random 32-hex-digit key and are written to a temporary name,
   fsynced and renamed, so a crash never leaves half a file under a real name.
   The database row that refers to the key is written only after
@@ -33,8 +42,13 @@ All the CPU and disk work runs in an executor, never on the event loop.
 
 Layout under ``media_dir`` (served by the app at ``/media/``)::
 
-    media_dir/3f/3f9c...e1_l.jpg    large size
-    media_dir/3f/3f9c...e1_t.jpg    thumbnail
+    media_dir/3f/3f9c...e1_l.jpg      large size (photos: a hard link to _1600.jpg)
+    media_dir/3f/3f9c...e1_t.jpg      thumbnail
+    media_dir/3f/3f9c...e1_480.webp   photos: 480 px wide (also .jpg; 960, 1600 likewise)
+
+Photos stored before the responsive widths existed have only ``_l``/``_t``:
+:meth:`ImageStore.make_variants` (``manage.py photos-responsive``) adds the
+widths; until then handlers/media.py answers a width's URL with the legacy file.
 
 :func:`make_demo_photo` draws generated house pictures for the demo seeder.
 """
@@ -63,7 +77,7 @@ from typing import BinaryIO, Union
 from PIL import Image, ImageDraw, ImageOps
 
 __all__ = ["ImageError", "ImageStore", "StoredImage", "make_demo_photo", "PHOTO_MAX_DECODED_BYTES",
-           "AVATAR_MAX_DECODED_BYTES"]
+           "AVATAR_MAX_DECODED_BYTES", "WIDTHS", "FORMATS"]
 
 log = logging.getLogger("ihome.images")
 
@@ -99,6 +113,11 @@ half size (2000x1500 px, 9 MB) instead of in full (36 MB)."""
 
 SIZES = ("l", "t")
 """Size codes: "l" is the large picture, "t" the thumbnail."""
+WIDTHS = (480, 960, 1600)
+"""Responsive widths of listing photos, in pixels (the widest is the large size)."""
+FORMATS = ("webp", "jpg")
+"""File formats of each responsive width: WebP for browsers that take it, JPEG for the rest."""
+WEBP_QUALITY = 80
 
 _KEY_RE = re.compile(r"[0-9a-f]{32}")
 
@@ -233,7 +252,7 @@ class ImageStore:
 
         Raises ``ValueError`` before removing anything if a key is malformed.
         """
-        paths = [self.path(key, size) for key in keys for size in SIZES]
+        paths = [p for key in keys for p in self.all_paths(key)]
         if not paths:
             return
         loop = asyncio.get_running_loop()
@@ -272,7 +291,72 @@ class ImageStore:
         _check_key(key, size)
         return self.media_dir / key[:2] / f"{key}_{size}.jpg"
 
+    def variant_path(self, key: str, width: int, fmt: str) -> pathlib.Path:
+        """The file of one responsive width (480, 960 or 1600 px) and format ("webp" or "jpg") of
+        photo ``key``. Raises ``ValueError`` for a malformed key, width or format."""
+        _check_variant(key, width, fmt)
+        return self.media_dir / key[:2] / f"{key}_{width}.{fmt}"
+
+    def variant_url(self, key: str, width: int, fmt: str) -> str:
+        """The URL path of :meth:`variant_path`: ``/media/<key[:2]>/<key>_<width>.<fmt>``."""
+        _check_variant(key, width, fmt)
+        return f"/media/{key[:2]}/{key}_{width}.{fmt}"
+
+    def srcset(self, key: str, fmt: str, width: int | None = None) -> str:
+        """A ``srcset`` value for photo ``key`` in ``fmt``: "url 480w, url 960w, url 1600w".
+
+        ``width`` is the stored large size's width in pixels when known (house_images.width):
+        widths above it are the same file, so each distinct width is listed once with its true
+        size. Unknown: the three widths as named (a narrower photo's wider names hold the
+        picture at its own size, so a browser only ever gets fewer pixels than it asked for).
+        """
+        seen: dict[int, int] = {}
+        for w in WIDTHS:
+            real = min(w, width) if width else w
+            seen.setdefault(real, w)
+        return ", ".join(f"{self.variant_url(key, name, fmt)} {real}w" for real, name in seen.items())
+
+    def all_paths(self, key: str) -> list[pathlib.Path]:
+        """Every file name photo or avatar ``key`` may have (legacy sizes and responsive widths)."""
+        return [self.path(key, size) for size in SIZES] + [
+            self.variant_path(key, w, fmt) for w in WIDTHS for fmt in FORMATS]
+
+    async def make_variants(self, key: str) -> bool:
+        """Adds the responsive widths to a photo stored with only ``_l``/``_t`` (the conversion of
+        old photos). Returns False when every width is there already (nothing done), True after
+        writing them. Idempotent and safe to interrupt: each file is written to a temp name and
+        renamed, and a photo with any width missing is done again in full.
+
+        Raises ``FileNotFoundError`` when the photo's large file is missing and
+        :class:`ImageError` when it cannot be decoded; nothing is written then.
+        """
+        loop = asyncio.get_running_loop()
+        async with self._gate():
+            return await loop.run_in_executor(self.executor, self._variants_sync, key)
+
     # -- executor side ------------------------------------------------------
+
+    def _variants_sync(self, key: str) -> bool:
+        if all(p.is_file() for p in self.all_paths(key)[len(SIZES):]):
+            return False
+        large_path = self.path(key, "l")
+        self.decoding += 1
+        self.max_decoding_seen = max(self.max_decoding_seen, self.decoding)
+        try:
+            with open(large_path, "rb") as stream:
+                img = _flatten_to_rgb(self._decode(stream, square=False))
+        finally:
+            self.decoding -= 1
+        try:
+            blobs = _variant_blobs(key, img)
+            # The widest JPEG is the large file itself: linked, not encoded a second time.
+            blobs[f"{key}_{WIDTHS[-1]}.jpg"] = large_path
+            self._write_files(key, blobs)
+            return True
+        finally:
+            del img
+            if self.decoding == 0:
+                _release_free_memory()
 
     def _save_sync(self, source: Source, square: bool) -> StoredImage:
         self.decoding += 1
@@ -285,7 +369,14 @@ class ImageStore:
             thumb = img.copy()
             thumb.thumbnail(AVATAR_THUMB_BOX if square else THUMB_BOX, Image.Resampling.LANCZOS)
             key = secrets.token_hex(16)
-            self._write_files(key, {"l": _encode_jpeg(img), "t": _encode_jpeg(thumb)})
+            blobs: dict[str, bytes | pathlib.Path] = {}
+            if not square:
+                blobs.update(_variant_blobs(key, img))
+            large = blobs.get(f"{key}_{WIDTHS[-1]}.jpg") or _encode_jpeg(img)
+            blobs[f"{key}_l.jpg"] = large  # the same bytes object: a hard link to _1600.jpg
+            blobs[f"{key}_t.jpg"] = _encode_jpeg(thumb)
+            del thumb
+            self._write_files(key, blobs)
             return StoredImage(key=key, width=img.width, height=img.height)
         finally:
             del img
@@ -372,11 +463,13 @@ class ImageStore:
     def _too_many_pixels(self) -> str:
         return f"图片像素过多（最多 {self.max_pixels / 10_000:g} 万像素）"
 
-    def _write_files(self, key: str, blobs: dict[str, bytes]) -> None:
-        """Writes each blob to its final name via temp file, fsync and rename.
+    def _write_files(self, key: str, blobs: dict[str, bytes | pathlib.Path]) -> None:
+        """Writes each blob (file name -> bytes) to its final name via temp file, fsync and rename.
 
-        On any failure every temp and final file of ``key`` is removed before
-        the exception goes on, so the key is either complete or absent.
+        A bytes object that appears under several names is written once and hard-linked to
+        the others; a ``Path`` value is an existing file to hard-link (same folder). On any
+        failure every temp and final file written here is removed before the exception goes
+        on, so a new key is either complete or absent.
         """
         folder = self.media_dir / key[:2]
         new_folder = not folder.is_dir()
@@ -386,17 +479,25 @@ class ImageStore:
             _fsync_dir(folder.parent)
         written: list[pathlib.Path] = []
         try:
-            for size, blob in blobs.items():
-                final = self.path(key, size)
+            first: dict[int, pathlib.Path] = {}  # id(bytes) -> the final name written with them
+            for name, blob in blobs.items():
+                if not _FILE_NAME_RE.fullmatch(name) or not name.startswith(key):
+                    raise ValueError(f"invalid image file name: {name!r}")
+                final = folder / name
                 # A dot name, so no URL can reach a half-written file; random,
                 # so two writers never share one.
                 tmp = folder / f".{final.name}.tmp-{secrets.token_hex(4)}"
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                source = blob if isinstance(blob, pathlib.Path) else first.get(id(blob))
                 written.append(tmp)
-                with open(fd, "wb") as f:
-                    f.write(blob)
-                    f.flush()
-                    os.fsync(f.fileno())
+                if source is not None:
+                    os.link(source, tmp)  # same bytes already on disk: a second name, no copy
+                else:
+                    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                    with open(fd, "wb") as f:
+                        f.write(blob)
+                        f.flush()
+                        os.fsync(f.fileno())
+                    first[id(blob)] = final
                 written.append(final)
                 os.replace(tmp, final)
             # The renames themselves are durable only once the folder is.
@@ -427,6 +528,38 @@ def _check_key(key: str, size: str) -> None:
         raise ValueError(f"invalid image key: {key!r}")
     if size not in SIZES:
         raise ValueError(f"invalid image size: {size!r}")
+
+
+_FILE_NAME_RE = re.compile(r"[0-9a-f]{32}_(?:[lt]\.jpg|(?:480|960|1600)\.(?:webp|jpg))")
+
+
+def _check_variant(key: str, width: int, fmt: str) -> None:
+    if not isinstance(key, str) or not _KEY_RE.fullmatch(key):
+        raise ValueError(f"invalid image key: {key!r}")
+    if width not in WIDTHS or fmt not in FORMATS:
+        raise ValueError(f"invalid image variant: {width!r} {fmt!r}")
+
+
+def _variant_blobs(key: str, img: Image.Image) -> dict[str, bytes]:
+    """{file name: encoded bytes} of every responsive width of *img* (the large size, RGB).
+
+    A width at or above the picture's own is the picture itself (never upscaled): its names
+    get the very same bytes objects as the widest real width, so _write_files links them.
+    """
+    blobs: dict[str, bytes] = {}
+    own_size: dict[str, bytes] | None = None  # the picture at its own width, encoded once
+    for width in WIDTHS:
+        if img.width <= width:
+            if own_size is None:
+                own_size = {"webp": _encode_webp(img), "jpg": _encode_jpeg(img)}
+            encoded = own_size
+        else:
+            scaled = img.resize((width, max(1, round(img.height * width / img.width))), Image.Resampling.LANCZOS)
+            encoded = {"webp": _encode_webp(scaled), "jpg": _encode_jpeg(scaled)}
+            del scaled
+        for fmt in FORMATS:
+            blobs[f"{key}_{width}.{fmt}"] = encoded[fmt]
+    return blobs
 
 
 def _unlink_all(paths: list[pathlib.Path]) -> None:
@@ -579,6 +712,13 @@ def _encode_jpeg(img: Image.Image) -> bytes:
     # No exif/icc_profile/xmp/comment arguments and an info-less image: the
     # file holds pixels and nothing else.
     img.save(buf, "JPEG", quality=JPEG_QUALITY, progressive=True, optimize=True)
+    return buf.getvalue()
+
+
+def _encode_webp(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    # method=4: Pillow's default speed/size balance; no metadata arguments, as for JPEG.
+    img.save(buf, "WEBP", quality=WEBP_QUALITY, method=4)
     return buf.getvalue()
 
 

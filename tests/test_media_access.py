@@ -13,7 +13,7 @@ import ssl
 
 import pytest
 
-from handlers.media import PUBLIC_TTL, public_key
+from handlers.media import PUBLIC_CACHE_CONTROL, PUBLIC_TTL, public_key
 from models import houses
 from tests.utils.client import admin_client, logged_in
 from tests.utils.factories import make_house, make_user
@@ -52,7 +52,7 @@ async def test_public_listing_photo_is_served_to_anyone(app, owner, new_client):
         response = await visitor.get(app.images.url(key, size))
         assert response.code == 200 and response.headers["Content-Type"] == "image/jpeg"
         assert response.body == app.images.path(key, size).read_bytes()
-        assert response.headers["Cache-Control"] == "public, max-age=600"
+        assert response.headers["Cache-Control"] == PUBLIC_CACHE_CONTROL
     assert await app.redis.exists(public_key(key)) == 1
     assert 0 < await app.redis.ttl(public_key(key)) <= PUBLIC_TTL
 
@@ -215,7 +215,7 @@ class TestBehindNginx:
             status, headers, body = await loop.run_in_executor(None, https_get, port, app.images.url(public_key_))
             assert status == 200 and body == app.images.path(public_key_).read_bytes()
             assert headers["content-type"] == "image/jpeg"
-            assert headers["cache-control"] == "public, max-age=600"
+            assert headers["cache-control"] == PUBLIC_CACHE_CONTROL
             assert "x-accel-redirect" not in headers
             assert headers["x-content-type-options"] == "nosniff"
             private_url = app.images.url(private_key, "t")
