@@ -6,6 +6,12 @@ import calendar
 import datetime
 
 CALENDAR_MONTHS = 3  # months of availability the listing page shows
+WEEKDAYS = ("星期一", "星期二", "星期三", "星期四", "星期五", "星期六", "星期日")
+
+
+def day_label(day: datetime.date) -> str:
+    """A calendar day as screen readers say it: "11月25日 星期三" (the month grid's caption names the year)."""
+    return f"{day.month}月{day.day}日 {WEEKDAYS[day.weekday()]}"
 
 
 def add_months(day: datetime.date, months: int) -> datetime.date:
@@ -20,7 +26,7 @@ def calendar_months(first: datetime.date, count: int, booked: set[datetime.date]
 
     Each month is {"key": "YYYY-MM", "title": "2025年5月", "weeks": [[day or None] × 7]}
     with weeks starting on Monday; a day is {"day": 12, "date": "YYYY-MM-DD",
-    "state": "past" | "booked" | "free"}.
+    "state": "past" | "booked" | "free", "label": "5月12日 星期一"} (see :func:`day_label`).
     """
     months = []
     cal = calendar.Calendar(firstweekday=0)
@@ -34,7 +40,7 @@ def calendar_months(first: datetime.date, count: int, booked: set[datetime.date]
                     cells.append(None)
                     continue
                 state = "booked" if day in booked else "past" if day < today else "free"
-                cells.append({"day": day.day, "date": day.isoformat(), "state": state})
+                cells.append({"day": day.day, "date": day.isoformat(), "state": state, "label": day_label(day)})
             weeks.append(cells)
         months.append({"key": f"{start.year:04d}-{start.month:02d}",
                        "title": f"{start.year}年{start.month}月", "weeks": weeks})

@@ -285,7 +285,7 @@ class SearchHandler(ListingBase):
                                pages=pages, page_links=page_window(filters.page, pages), errors=errors,
                                areas=areas, facilities=facilities, query=self.request.query_arguments,
                                stay=card_stay(filters.check_in, filters.check_out, filters.guests),
-                               clear_url=clear_filters_url(filters))
+                               clear_url=clear_filters_url(filters), chips=filter_chips(filters, areas, facilities))
 
 
 def stay_query(check_in: datetime.date | None, check_out: datetime.date | None, guests: int | None) -> str:
@@ -310,6 +310,61 @@ def clear_filters_url(filters: search.SearchFilters) -> str:
     """The empty result's "clear the filters" link: /houses keeping only the stay (dates, guests)."""
     query = stay_query(filters.check_in, filters.check_out, filters.guests)
     return "/houses" + (f"?{query}" if query else "")
+
+
+def search_url(filters: search.SearchFilters, drop: tuple[str, int | None] | None = None) -> str:
+    """/houses with *filters* (validated) in the search form's canonical spelling (so the page
+    cache knows it: :func:`canonical_search_query`), on page 1, leaving out the filter *drop*:
+    ("area", None), ("dates", None), ("guests", None), ("price_min", None), ("price_max", None)
+    or ("facility", facility_id)."""
+    kind = drop[0] if drop else None
+    pairs: list[tuple[str, str]] = []
+    if (filters.area_id or filters.city_id) and kind != "area":
+        pairs.append(("area_id", str(filters.area_id or filters.city_id)))
+    if filters.check_in and filters.check_out and kind != "dates":
+        pairs += [("sd", filters.check_in.isoformat()), ("ed", filters.check_out.isoformat())]
+    if filters.guests and kind != "guests":
+        pairs.append(("guests", str(filters.guests)))
+    for name in ("price_min", "price_max"):
+        fen = getattr(filters, f"{name}_fen")
+        if fen is not None and kind != name:
+            pairs.append((name, fen_to_yuan(fen)))
+    pairs += [("facility", str(f)) for f in filters.facility_ids if drop != ("facility", f)]
+    if filters.sort != "new":
+        pairs.append(("sort", filters.sort))
+    return "/houses" + (f"?{urllib.parse.urlencode(pairs)}" if pairs else "")
+
+
+def filter_chips(filters: search.SearchFilters, areas: list[dict], facilities: list[dict]) -> list[dict]:
+    """The search's active filters as removable chips: [{"label": "南山区", "url": the search
+    without that filter (:func:`search_url`)}], in the form's order. The sort is not a filter.
+    *areas* / *facilities* are the select's choices (for names); an unknown id shows as its number."""
+    chips = []
+    if filters.area_id or filters.city_id:
+        if filters.area_id:
+            area = next((a for a in areas if a["id"] == filters.area_id), None)
+            label = area["name"] if area else str(filters.area_id)
+        else:
+            area = next((a for a in areas if areas_model.city_code(a["id"]) == filters.city_id), None)
+            label = f"{area['city']}（全市）" if area else str(filters.city_id)
+        chips.append({"label": label, "url": search_url(filters, ("area", None))})
+    if filters.check_in and filters.check_out:
+        a, b = filters.check_in, filters.check_out
+        chips.append({"label": f"{a.month}月{a.day}日–{b.month}月{b.day}日（{(b - a).days} 晚）",
+                      "url": search_url(filters, ("dates", None))})
+    if filters.guests:
+        chips.append({"label": f"{filters.guests} 人", "url": search_url(filters, ("guests", None))})
+    if filters.price_min_fen is not None:
+        chips.append({"label": f"¥{fen_to_yuan(filters.price_min_fen)} 起",
+                      "url": search_url(filters, ("price_min", None))})
+    if filters.price_max_fen is not None:
+        chips.append({"label": f"¥{fen_to_yuan(filters.price_max_fen)} 以内",
+                      "url": search_url(filters, ("price_max", None))})
+    names = {f["id"]: f["name"] for f in facilities}
+    for facility_id in filters.facility_ids:
+        chips.append({"label": names.get(facility_id, str(facility_id)),
+                      "url": search_url(filters, ("facility", facility_id))})
+    return chips
 
 
 def page_window(page: int, pages: int, radius: int = 2) -> list[int | None]:
@@ -420,6 +475,7 @@ async def listing_extra(handler: HouseDetailHandler, house: dict) -> dict:
         address = house["address"]
     return {
         "address": address,
+        "money": money,  # the phone bar's stay total
         "sidebar": [("houses/booking_sidebar.html", {
             "booking": form, "booking_errors": handler.booking_errors, "money": money, "deadline": deadline,
             "free_cancel_hours": handler.config.free_cancel_hours, "check_in_hour": lifecycle.CHECK_IN_HOUR,

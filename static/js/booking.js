@@ -1,8 +1,14 @@
 // The listing page's booking form: live price preview (nights × nightly price, in yuan),
-// a warning when the chosen stay covers a booked night, and picking dates on the calendar.
+// a warning when the chosen stay covers a booked night, picking dates on the calendar (clicks;
+// calendar.js turns Enter/Space into the same click), the phone bar's stay total, opening the
+// form after a refused booking, and the gallery's play/pause toggle.
 // The server checks every rule again; this only helps the guest choose.
 (function () {
   'use strict';
+  galleryToggle();
+  var sheet = document.getElementById('booking-sheet');
+  // From here on Bootstrap's offcanvas opens the phone sheet (pages.css shows it by :target only without JS).
+  if (sheet) { sheet.classList.add('js-sheet'); }
   var box = document.getElementById('booking');
   var sd = document.getElementById('sd');
   var ed = document.getElementById('ed');
@@ -12,6 +18,7 @@
   var minDays = parseInt(box.dataset.minDays, 10) || 0;
   var maxDays = parseInt(box.dataset.maxDays, 10) || 0;  // 0 = no limit
   var preview = document.getElementById('price-preview');
+  var barTotal = document.getElementById('bar-total');
   var clash = document.getElementById('booking-clash');
   var DAY = 86400000;
 
@@ -37,6 +44,10 @@
 
   function update(first) {
     var a = dayNumber(sd.value), b = dayNumber(ed.value);
+    if (barTotal && !first) {
+      var ok = a !== null && b !== null && b > a && !(minDays && b - a < minDays) && !(maxDays && b - a > maxDays);
+      barTotal.textContent = ok ? (b - a) + ' 晚 · 应付 ¥' + yuan(priceFen * (b - a) + depositFen) : '';
+    }
     // On load the server's breakdown (modules/price_breakdown.html) already describes these dates.
     var keep = first && preview.querySelector('.price-breakdown');
     if (a !== null) { ed.min = isoDay(a + 1); }
@@ -98,10 +109,42 @@
   sd.addEventListener('input', changed);
   ed.addEventListener('input', changed);
   update(true);
-  if (serverErrors.length) {
+  var summary = document.getElementById('booking-error-summary');
+  if (serverErrors.length || summary) {
     // The server already said what is wrong; don't repeat it in other words.
     if (clash) { clash.classList.add('d-none'); }
-    // On phones the booking card sits below the whole description: bring the message into view.
-    box.scrollIntoView({ block: 'center' });
+    openAtForm(summary || box);
+  }
+
+  // A refused booking: on phones open the sheet, elsewhere bring the form into view; then focus
+  // the error summary so its message is read first.
+  function openAtForm(target) {
+    var focus = function () { target.focus({ preventScroll: true }); };
+    var phone = window.matchMedia && window.matchMedia('(max-width: 767.98px)').matches;
+    if (phone && sheet && window.bootstrap && window.bootstrap.Offcanvas) {
+      sheet.addEventListener('shown.bs.offcanvas', focus, { once: true });
+      window.bootstrap.Offcanvas.getOrCreateInstance(sheet).show();
+    } else {
+      box.scrollIntoView({ block: 'center' });
+      focus();
+    }
+  }
+
+  // The gallery never rotates by itself; its toggle starts and pauses a slideshow (none at all for
+  // people who asked their system for reduced motion).
+  function galleryToggle() {
+    var gallery = document.getElementById('gallery');
+    var button = document.getElementById('gallery-play');
+    if (!gallery || !button || !window.bootstrap || !window.bootstrap.Carousel) { return; }
+    if (window.matchMedia && window.matchMedia('(prefers-reduced-motion: reduce)').matches) { return; }
+    var carousel = window.bootstrap.Carousel.getOrCreateInstance(gallery, { interval: 5000, ride: false, pause: false });
+    var icon = button.querySelector('.bi');
+    button.hidden = false;
+    button.addEventListener('click', function () {
+      var playing = button.getAttribute('aria-pressed') !== 'true';
+      button.setAttribute('aria-pressed', playing ? 'true' : 'false');
+      icon.className = 'bi ' + (playing ? 'bi-pause-fill' : 'bi-play-fill');
+      if (playing) { carousel.cycle(); } else { carousel.pause(); }
+    });
   }
 })();

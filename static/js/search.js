@@ -1,4 +1,5 @@
-// The search page: a new sort applies at once (the form's 搜索 button stays for browsers without JS).
+// The search page: a new sort applies at once (the form's 搜索 button stays for browsers without JS),
+// and below 992 px the filter sheet opens by itself when a filter needs fixing.
 (function () {
   'use strict';
   var selects = document.querySelectorAll('select[data-autosubmit]');
@@ -10,4 +11,16 @@
       if (typeof form.requestSubmit === 'function') { form.requestSubmit(); } else { form.submit(); }
     });
   });
+
+  var sheet = document.getElementById('search-filters');
+  if (!sheet) { return; }
+  sheet.classList.add('js-sheet');  // Bootstrap's offcanvas opens it now (pages.css: :target only without JS)
+  var narrow = window.matchMedia && window.matchMedia('(max-width: 991.98px)').matches;
+  if (narrow && document.getElementById('search-errors') && window.bootstrap && window.bootstrap.Offcanvas) {
+    sheet.addEventListener('shown.bs.offcanvas', function () {
+      var first = sheet.querySelector('[aria-invalid="true"]');
+      if (first) { first.focus(); }
+    }, { once: true });
+    window.bootstrap.Offcanvas.getOrCreateInstance(sheet).show();
+  }
 })();

@@ -51,8 +51,10 @@ def test_search_to_booking_on_a_phone(browser, live_server, db):
         expect(page.locator("#booking-form #guests")).to_have_value("2")
         expect(page.locator("#cancel-deadline")).to_have_text(f"{deadline} 前可免费取消")
 
-        # Log in from the booking card: back on the same listing with the same dates.
-        page.locator("#login-to-book").scroll_into_view_if_needed()
+        # Log in from the booking card (a sheet on phones, opened by the bar's 预订): back on the same
+        # listing with the same dates; the bar already shows the stay's total.
+        expect(page.locator("#bar-total")).to_have_text("2 晚 · 应付 ¥1077")
+        page.locator("#book-bar-btn").click()
         with page.expect_navigation():
             page.locator("#login-to-book").click()
         assert path_of(page).startswith("/login"), page.url
@@ -66,8 +68,8 @@ def test_search_to_booking_on_a_phone(browser, live_server, db):
         expect(page.locator("#price-preview .price-total")).to_have_text("¥1077")
         snapshot(page, "journey-2-listing-logged-in")
 
-        # Book, and see the breakdown on the order.
-        page.locator("#book-btn").scroll_into_view_if_needed()
+        # Book from the sheet, and see the breakdown on the order.
+        page.locator("#book-bar-btn").click()
         with page.expect_navigation():
             page.locator("#book-btn").click()
         assert re.fullmatch(r"/orders/\d+", path_of(page)), page.url
