@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 # Parallel workers for the unit suite (pytest-xdist); each has its own database and Redis db.
 TEST_WORKERS ?= auto
 
-.PHONY: run test test-unit test-e2e test-stress audit services stop migrate seed vendor bench clean-test-dbs prod-local prod-stop prod-reload messages messages-compile
+.PHONY: run test test-unit test-e2e test-stress audit services stop migrate seed vendor icons bench bench-pages clean-test-dbs prod-local prod-stop prod-reload messages messages-compile
 
 # The security regression suite: headers on every route, CSP, XSRF, bodies and decodes,
 # photo locks and access, outages, durable revocations, lockout, encryption, nginx config.
@@ -81,6 +81,10 @@ messages-compile: $(STAMP)
 vendor:
 	scripts/vendor.sh
 
+# Only the bootstrap-icons subset (after a template or script uses a new bi-NAME).
+icons:
+	scripts/vendor.sh icons
+
 # Production-shaped, on loopback: nginx on IHOME_PROD_PORT (8080) in front of IHOME_PROCESSES
 # (cores) app processes under supervisord, IHOME_ENV=production, state in var/prod/.
 prod-local: $(STAMP)
@@ -92,6 +96,10 @@ prod-stop:
 # Restarts the app processes one at a time (out of nginx's rotation first): no request dropped.
 prod-reload:
 	scripts/prod.sh reload
+
+# Bytes a cold visit of each page kind transfers in Chromium, against the page-weight targets.
+bench-pages: $(STAMP) services
+	$(PY) bench/page_weight.py
 
 bench: $(STAMP) services
 	$(PY) bench/iplookup.py

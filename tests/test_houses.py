@@ -213,7 +213,7 @@ async def test_upload_photos_sets_cover_and_shows_them(owner_client, app):
         assert app.images.path(image["storage_key"], "l").exists()
         assert app.images.path(image["storage_key"], "t").exists()
     page = text(await client.get(f"/houses/{house['id']}"))
-    assert app.images.url(images[1]["storage_key"], "l") in page
+    assert app.images.variant_url(images[1]["storage_key"], 480, "webp") in page
     served = await client.get(app.images.url(images[0]["storage_key"], "t"))
     assert served.code == 200 and served.body[:2] == b"\xff\xd8"
 

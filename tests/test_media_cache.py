@@ -102,3 +102,10 @@ async def test_favicon_and_touch_icon(app, client):
     with Image.open(io.BytesIO(touch.body)) as img:
         assert (img.format, img.size) == ("PNG", (180, 180))
 
+
+
+@pytest.mark.gen_test
+async def test_pages_link_the_icons(app, client):
+    page = text(await client.get("/login"))
+    assert re.search(r'<link rel="icon" href="/static/favicon\.svg\?v=\w+" type="image/svg\+xml">', page)
+    assert re.search(r'<link rel="apple-touch-icon" href="/static/apple-touch-icon\.png\?v=\w+">', page)
