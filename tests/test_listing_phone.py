@@ -83,7 +83,7 @@ async def test_refused_booking_comes_back_at_the_form_with_a_summary(app, party)
     body = text(page)
     assert page.code == 400
     # The form posts back to the sheet's anchor, so the answer opens at the form.
-    assert f'action="/houses/{p.house["id"]}/book#booking-sheet" id="booking-form" novalidate data-own-focus' in body
+    assert f'action="/houses/{p.house["id"]}/book#booking" id="booking-form" novalidate data-own-focus' in body
     summary = re.search(r'<div class="alert alert-danger[^"]*" id="booking-error-summary" tabindex="-1" '
                         r'role="alert"[^>]*>(.*?)</div>', body, re.S)
     assert summary, body[body.index('id="booking"'):][:2000]

@@ -239,7 +239,7 @@ async def test_listing_page_booking_form_calendar_and_login_prompt(app, party):
     body = text(page)
     assert page.code == 200
     # A refused booking comes back at the booking sheet (the form's fragment; see test_listing_phone.py).
-    assert f'action="/houses/{p.house["id"]}/book#booking-sheet"' in body and 'name="_xsrf"' in body
+    assert f'action="/houses/{p.house["id"]}/book#booking"' in body and 'name="_xsrf"' in body
     assert 'data-price-fen="30000" data-deposit-fen="50000" data-min-days="2" data-max-days="7"' in body
     assert "js/booking.js" in body
     # Three months of calendar, this month first, with the booked nights marked.

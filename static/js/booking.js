@@ -119,7 +119,15 @@
   // A refused booking: on phones open the sheet, elsewhere bring the form into view; then focus
   // the error summary so its message is read first.
   function openAtForm(target) {
-    var focus = function () { target.focus({ preventScroll: true }); };
+    var focus = function () {
+      target.focus({ preventScroll: true });
+      // The browser's own scroll to the URL's #booking (at load) may take the focus away again.
+      window.addEventListener('load', function () {
+        setTimeout(function () {
+          if (document.activeElement !== target) { target.focus({ preventScroll: true }); }
+        }, 0);
+      }, { once: true });
+    };
     var phone = window.matchMedia && window.matchMedia('(max-width: 767.98px)').matches;
     if (phone && sheet && window.bootstrap && window.bootstrap.Offcanvas) {
       sheet.addEventListener('shown.bs.offcanvas', focus, { once: true });
