@@ -156,10 +156,16 @@ class LoginHandler(BaseHandler):
         """
         mobile = self.arg("mobile", 20)
         password = self.get_argument("password", "", strip=False)[:200]
-        if mobile_problem(mobile) or not password:
-            # Nothing that could match an account was tried, so nothing is counted.
-            await self.record_login(None, None if mobile_problem(mobile) else mobile, False)
-            self.show(400, {"form": BAD_CREDENTIALS})
+        errors: dict[str, str] = {}
+        if problem := mobile_problem(mobile):
+            errors["mobile"] = problem
+        if not password:
+            errors["password"] = "请输入密码"
+        if errors:
+            # Nothing that could match an account was tried, so nothing is counted. Both
+            # fields are named at once; a wrong pair is only ever "手机号或密码错误".
+            await self.record_login(None, None if "mobile" in errors else mobile, False)
+            self.show(400, errors)
             return None
         limits = self.config.limits
         limiter = RateLimiter(self.redis)
