@@ -8,7 +8,7 @@
   galleryToggle();
   var sheet = document.getElementById('booking-sheet');
   // From here on Bootstrap's offcanvas opens the phone sheet (pages.css shows it by :target only without JS).
-  if (sheet) { sheet.classList.add('js-sheet'); }
+  if (sheet) { sheet.classList.add('js-sheet'); nameWhileOpen(sheet); }
   var box = document.getElementById('booking');
   var sd = document.getElementById('sd');
   var ed = document.getElementById('ed');
@@ -136,6 +136,15 @@
       box.scrollIntoView({ block: 'center' });
       focus();
     }
+  }
+
+  // Open, Bootstrap makes the sheet a dialog (role, aria-modal): a dialog is named by its title.
+  // Closed (and from 768 px, where it is the card beside the content) it is a plain box, which takes no name.
+  function nameWhileOpen(element) {
+    element.addEventListener('show.bs.offcanvas', function () {
+      element.setAttribute('aria-labelledby', element.getAttribute('data-sheet-title'));
+    });
+    element.addEventListener('hidden.bs.offcanvas', function () { element.removeAttribute('aria-labelledby'); });
   }
 
   // The gallery never rotates by itself; its toggle starts and pauses a slideshow (none at all for

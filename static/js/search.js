@@ -15,6 +15,12 @@
   var sheet = document.getElementById('search-filters');
   if (!sheet) { return; }
   sheet.classList.add('js-sheet');  // Bootstrap's offcanvas opens it now (pages.css: :target only without JS)
+  // Open, Bootstrap makes the sheet a dialog (role, aria-modal): a dialog is named by its title.
+  // Closed (and from 992 px, where it is the side column) it is a plain box, which takes no name.
+  sheet.addEventListener('show.bs.offcanvas', function () {
+    sheet.setAttribute('aria-labelledby', sheet.getAttribute('data-sheet-title'));
+  });
+  sheet.addEventListener('hidden.bs.offcanvas', function () { sheet.removeAttribute('aria-labelledby'); });
   var narrow = window.matchMedia && window.matchMedia('(max-width: 991.98px)').matches;
   if (narrow && document.getElementById('search-errors') && window.bootstrap && window.bootstrap.Offcanvas) {
     sheet.addEventListener('shown.bs.offcanvas', function () {
