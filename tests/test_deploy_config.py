@@ -134,6 +134,32 @@ def test_static_files_get_the_security_headers_over_https(nginx):
     assert response.getheader("Server") == "nginx"
 
 
+def test_text_is_gzipped_server_wide_and_static_files_cached_by_version():
+    conf = NGINX_CONF.read_text()
+    https = conf[conf.index("listen 443"):]
+    server_level = https[:re.search(r"^\s*location ", https, re.M).start()]
+    assert re.search(r"^\s*gzip on;", server_level, re.M) and "gzip_vary on;" in server_level
+    assert "gzip_proxied any;" in server_level and re.search(r"gzip_min_length \d+;", server_level)
+    types = re.search(r"gzip_types([^;]*);", server_level)[1].split()
+    assert {"text/css", "application/javascript", "application/json", "image/svg+xml"} <= set(types)
+    assert not any(t.startswith("image/") and t != "image/svg+xml" for t in types)  # pictures: no
+    assert "expires $ihome_static_expires;" in https
+    assert re.search(r'map \$arg_v \$ihome_static_expires \{\s*""\s+1h;\s*default\s+1y;', conf)
+
+
+@needs_nginx
+def test_static_files_are_compressed_and_kept_a_year_when_versioned(nginx):
+    _, https_port = nginx
+    response, body, _ = https_get(https_port, "/static/vendor/bootstrap/css/bootstrap.min.css?v=abc",
+                                  headers={"Accept-Encoding": "gzip"})
+    assert response.status == 200 and response.getheader("Content-Encoding") == "gzip"
+    assert response.getheader("Vary") == "Accept-Encoding"
+    assert response.getheader("Cache-Control") == "max-age=31536000"
+    assert len(body) < 60_000  # ~230 KB of CSS
+    bare, _, _ = https_get(https_port, "/static/css/site.css")
+    assert bare.getheader("Cache-Control") == "max-age=3600" and bare.getheader("Content-Encoding") is None
+
+
 @needs_nginx
 def test_the_app_is_told_the_request_was_https(nginx):
     _, https_port = nginx

@@ -330,11 +330,17 @@ def test_websocket_upgrades_through_nginx(stack):
 
 
 def test_static_files_come_from_nginx_compressed_and_cached(stack):
-    response = _request(stack.port, "GET", "/static/css/site.css", headers={"Accept-Encoding": "gzip"})
+    response = _request(stack.port, "GET", "/static/css/site.css?v=1", headers={"Accept-Encoding": "gzip"})
     assert response.status == 200
     assert response.getheader("Server") == "nginx"  # the app says "ihome"
     assert response.getheader("Content-Encoding") == "gzip"
-    assert response.getheader("Cache-Control") == "max-age=2592000"
+    assert response.getheader("Cache-Control") == "max-age=31536000"  # versioned by static_url: a year
     assert response.getheader("X-Content-Type-Options") == "nosniff"
+    bare = _request(stack.port, "GET", "/static/css/site.css")
+    assert bare.getheader("Cache-Control") == "max-age=3600" and bare.getheader("Content-Encoding") is None
+    # Pages are compressed too (by the app, passed through by nginx), and vary on the encoding.
+    page = _request(stack.port, "GET", "/login", headers={"Accept-Encoding": "gzip"})
+    assert page.status == 200 and page.getheader("Content-Encoding") == "gzip"
+    assert "Accept-Encoding" in page.getheader("Vary")
     health = _request(stack.port, "GET", "/healthz")
     assert health.status == 200 and json.loads(health.body) == {"mysql": "ok", "redis": "ok"}
