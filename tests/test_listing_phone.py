@@ -84,10 +84,12 @@ async def test_refused_booking_comes_back_at_the_form_with_a_summary(app, party)
     assert page.code == 400
     # The form posts back to the sheet's anchor, so the answer opens at the form.
     assert f'action="/houses/{p.house["id"]}/book#booking" id="booking-form" novalidate data-own-focus' in body
-    summary = re.search(r'<div class="alert alert-danger[^"]*" id="booking-error-summary" tabindex="-1" '
-                        r'role="alert"[^>]*>(.*?)</div>', body, re.S)
+    summary = re.search(r'<div class="alert alert-danger error-summary" id="booking-error-summary" role="alert" '
+                        r'tabindex="-1" data-error-summary>(.*?)</div>', body, re.S)
     assert summary, body[body.index('id="booking"'):][:2000]
-    assert '<a class="alert-link fw-normal" href="#sd">该房源最少预订 3 晚，你选了 1 晚</a>' in html.unescape(summary.group(1))
+    assert "请修改以下 1 处" in summary.group(1)
+    assert ('<a class="alert-link fw-normal" href="#sd" data-focus="sd">该房源最少预订 3 晚，你选了 1 晚</a>'
+            in html.unescape(summary.group(1)))
     for field in ("sd", "ed"):
         tag = re.search(rf'<input [^>]*id="{field}"[^>]*>', body).group(0)
         assert 'aria-invalid="true"' in tag and 'aria-describedby="dates-error"' in tag
