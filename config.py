@@ -95,6 +95,8 @@ class Limits:
     captcha_window: int = 10 * 60
     # Messages (text) a user may send per minute, over the socket and the form alike.
     message_per_minute: int = 30
+    # Listings a member may save to 收藏 per minute (removing is not limited).
+    favourite_per_minute: int = 60
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from handlers.base import NotFoundHandler
 from handlers import media
 from handlers import language
 from handlers import messages, ws
+from handlers import favourites, hosts, sharing
 from handlers.uploads import SMALL_BODY_BYTES
 from models import lifecycle
 from models import profile as profile_model
@@ -119,6 +120,14 @@ def routes() -> list:
         (r"/api/v1/houses", api.HousesApiHandler),
         (rf"/api/v1/houses/{ID}/availability", api.HouseAvailabilityApiHandler),
         (r"/api/v1/location", api.LocationApiHandler),
+        # favourites (收藏), host pages, sharing (QR code, the stay's calendar file)
+        (rf"/houses/{ID}/favourite", favourites.FavouriteHandler),
+        (rf"/houses/{ID}/unfavourite", favourites.UnfavouriteHandler),
+        (r"/my/favourites", favourites.MyFavouritesHandler),
+        (r"/my/favourites/ids", favourites.FavouriteIdsHandler),
+        (rf"/users/{ID}", hosts.HostPageHandler),
+        (rf"/houses/{ID}/qr.svg", sharing.QrCodeHandler),  # "." unescaped: tests walk the table filling in ids
+        (rf"/orders/{ID}/stay.ics", sharing.StayCalendarHandler),
         # operations
         (r"/healthz", health.HealthHandler),
     ]
