@@ -44,6 +44,7 @@ log = logging.getLogger("ihome.handlers")
 SESSION_COOKIE = "ihome_session"
 FLASH_COOKIE = "ihome_flash"
 UNAVAILABLE_MESSAGE = "服务暂时不可用，请稍后再试"
+XSRF_EXPIRED_TITLE = "这个页面已过期，请刷新后重试"  # the error page's h1 for a refused (stale or missing) form token
 # Redis errors that mean "Redis is down, stalled or read-only", not "bad command".
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, RedisReadOnlyError)
 # The header parts that depend on the visitor, as base.html marks them, in page order.
@@ -138,6 +139,7 @@ class BaseHandler(tornado.web.RequestHandler):
     # Set by cached_page on a miss: render_page keeps the page's HTML under it when it may.
     _page_key: str | None = None
     _flashed = False  # a flash was rendered into this response
+    _xsrf_refused = False  # write_error: this 403 is Tornado's XSRF check (an expired form, in plain words)
     # The header's "待处理 N" (booking requests waiting for this host), read in prepare for
     # GET/HEAD of pages; None when not read (no user, not a page, database failing).
     pending_requests: int | None = None
@@ -579,11 +581,49 @@ class BaseHandler(tornado.web.RequestHandler):
         """Redirect to the ``next`` argument when it is a local path (:func:`safe_next`), else *default*."""
         self.redirect(safe_next(self.get_argument("next", None), default))
 
+    def error_details(self, status_code: int, message: str | None) -> dict[str, Any]:
+        """What templates/error.html shows for *status_code*, in plain words.
+
+        Returns ``title`` (the page's h1), ``text`` (the sentence under it, or None),
+        ``retry`` (where the 重试 link goes: the same URL for a GET/HEAD, the referring
+        page of this site — the form — for other methods, else "/") and ``retry_after``
+        (seconds from this answer's Retry-After header, or None). *message* is the
+        handler's own sentence (PageError), shown as the text when given.
+        """
+        retry_after = small_int(str(self._headers.get("Retry-After", "")), 6)
+        if status_code == 403 and self._xsrf_refused:
+            title, text = XSRF_EXPIRED_TITLE, "为了安全，表单打开太久后会失效。刷新页面，再提交一次即可。"
+        elif status_code == 404:
+            title, text = "找不到这个页面", message or "页面不存在，可能已被删除或地址有误"
+        elif status_code == 429:
+            wait = (f"请在 {retry_after} 秒后再试" if retry_after and retry_after < 120
+                    else f"请在 {-(-retry_after // 60)} 分钟后再试" if retry_after else "请稍后再试")
+            title, text = "操作太频繁了", message or wait
+        elif status_code >= 500:
+            title = "服务暂时不可用"
+            text = "服务器开小差了，请稍后再试" if status_code == 500 else (
+                f"请在 {retry_after} 秒后重试" if retry_after and message in (None, UNAVAILABLE_MESSAGE) else message)
+        else:
+            title = {403: "没有权限访问这个页面", 405: "不支持这种请求方式"}.get(status_code, "请求有误")
+            text = message
+        if self.request.method in ("GET", "HEAD"):
+            retry = self.request.uri if safe_next(self.request.uri, "") else "/"
+        else:
+            referer = urllib.parse.urlsplit(self.request.headers.get("Referer", "")[:2000])
+            same_site = not referer.netloc or referer.netloc == self.request.host
+            retry = safe_next(urllib.parse.urlunsplit(("", "", referer.path, referer.query, "")), "/") if same_site else "/"
+        return {"title": title, "text": text, "retry": retry, "retry_after": retry_after}
+
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         message = None
         exc_info = kwargs.get("exc_info")
         if exc_info and isinstance(exc_info[1], PageError):
             message = exc_info[1].message
+        # Tornado's check_xsrf_cookie raises HTTPError(403, "'_xsrf' argument missing from POST" /
+        # "XSRF cookie does not match POST argument" / …): a form kept open too long, not a lack of rights.
+        elif (exc_info and status_code == 403 and isinstance(exc_info[1], tornado.web.HTTPError)
+              and "xsrf" in (exc_info[1].log_message or "").lower()):
+            self._xsrf_refused = True
         if status_code == 503:
             self.set_header("Retry-After", str(self.config.timeouts.retry_after))
             message = message or UNAVAILABLE_MESSAGE

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Copy the front-end libraries 爱家 serves from static/vendor/ out of their npm packages.
 #
-#   scripts/vendor.sh
+#   scripts/vendor.sh            (everything)
+#   scripts/vendor.sh axe-core   (only tests/vendor/axe-core/, the test-only accessibility engine)
 #
 # Run it only to change a version: the copied files are committed, so `make run`
 # never needs npm. Each package is fetched with `npm pack` (which checks the
@@ -16,9 +17,11 @@ set -euo pipefail
 BOOTSTRAP=5.3.9
 BOOTSTRAP_ICONS=1.13.2
 CHARTJS=4.6.1
+AXE_CORE=4.14.1   # test-only: tests/vendor/axe-core/ (the browser accessibility check)
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 dest="$top/static/vendor"
+test_dest="$top/tests/vendor/axe-core"   # never served: only tests/e2e/test_axe.py injects it
 
 log() { printf '[vendor] %s\n' "$*" >&2; }
 
@@ -52,6 +55,48 @@ copy() {
   esac
 }
 
+# subset_icons <unpacked bootstrap-icons> <out>: only the icons templates/ and static/js/ use
+# (scripts/icon_subset.py: a WOFF2 subset and a CSS with only those classes), with fontTools
+# and brotli from requirements-vendor.txt installed into the project's virtualenv.
+subset_icons() {
+  local py="$top/.venv/bin/python"
+  [ -x "$py" ] || py=python3
+  "$py" -m pip install -q -r "$top/requirements-vendor.txt"
+  "$py" "$top/scripts/icon_subset.py" "$1" "$2"
+}
+
+# `scripts/vendor.sh icons`: only re-make the icon subset (after using a new bi-NAME).
+if [ "${1:-}" = icons ]; then
+  fetch "bootstrap-icons@$BOOTSTRAP_ICONS" bootstrap-icons
+  subset_icons "$work/bootstrap-icons" "$work/icons"
+  rm -rf "$dest/bootstrap-icons/font.old"
+  mv "$dest/bootstrap-icons/font" "$dest/bootstrap-icons/font.old"
+  mv "$work/icons" "$dest/bootstrap-icons/font"
+  rm -rf "$dest/bootstrap-icons/font.old"
+  log "static/vendor/bootstrap-icons/font/ re-made"
+  exit 0
+fi
+
+# axe-core is a test tool, kept apart from what the site serves; same swap as above.
+fetch "axe-core@$AXE_CORE" axe-core
+axe="$work/axe-core" newaxe="$work/axe-vendor"
+copy "$axe/axe.min.js"                      "$newaxe/axe.min.js"
+copy "$axe/LICENSE"                         "$newaxe/LICENSE"
+{
+  echo "# axe-core copied into tests/vendor/axe-core/ by scripts/vendor.sh (do not edit by hand)."
+  echo "# name@version npm-integrity"
+  cat "$work/VERSIONS"
+} >"$newaxe/VERSIONS.txt"
+: >"$work/VERSIONS"
+mkdir -p "$(dirname "$test_dest")"
+rm -rf "$test_dest.old"
+[ -d "$test_dest" ] && mv "$test_dest" "$test_dest.old"
+mv "$newaxe" "$test_dest"
+rm -rf "$test_dest.old"
+log "tests/vendor/axe-core/ now holds:"
+sed -n '3,$p' "$test_dest/VERSIONS.txt" >&2
+[ "${1:-}" = axe-core ] && exit 0   # `scripts/vendor.sh axe-core`: only the test copy
+
 fetch "bootstrap@$BOOTSTRAP" bootstrap
 fetch "bootstrap-icons@$BOOTSTRAP_ICONS" bootstrap-icons
 fetch "chart.js@$CHARTJS" chart.js
@@ -62,9 +107,7 @@ b="$work/bootstrap" i="$work/bootstrap-icons" c="$work/chart.js"
 copy "$b/dist/css/bootstrap.min.css"        "$new/bootstrap/css/bootstrap.min.css"
 copy "$b/dist/js/bootstrap.bundle.min.js"   "$new/bootstrap/js/bootstrap.bundle.min.js"
 copy "$b/LICENSE"                           "$new/bootstrap/LICENSE"
-copy "$i/font/bootstrap-icons.min.css"      "$new/bootstrap-icons/font/bootstrap-icons.min.css"
-copy "$i/font/fonts/bootstrap-icons.woff2"  "$new/bootstrap-icons/font/fonts/bootstrap-icons.woff2"
-copy "$i/font/fonts/bootstrap-icons.woff"   "$new/bootstrap-icons/font/fonts/bootstrap-icons.woff"
+subset_icons "$i"                           "$new/bootstrap-icons/font"
 copy "$i/LICENSE"                           "$new/bootstrap-icons/LICENSE"
 # Chart.js 4 ships a minified UMD build that sets window.Chart.
 copy "$c/dist/chart.umd.min.js"             "$new/chart.js/chart.umd.min.js"
