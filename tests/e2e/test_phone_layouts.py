@@ -229,3 +229,36 @@ def test_refused_booking_opens_the_sheet_at_the_message(phone: Page, live_server
     assert described and phone.locator(f"#{described.split()[0]}").count() == 1
     assert overflow(phone) <= 0
     assert phone.errors == []
+
+
+def test_without_javascript_the_sheets_open_by_their_links(browser, live_server, db):
+    owner = make_verified_user(db)
+    house_id = make_house(db, owner["id"], title="没有脚本也能订")
+    context = browser.new_context(locale="zh-CN", viewport=PHONE, java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto(f"{live_server.url}/houses/{house_id}")
+        expect(page.locator("#booking-form")).to_be_hidden()
+        page.locator("#book-bar-btn").click()  # a plain link to #booking-sheet: CSS shows its target
+        expect(page.locator("#booking-form #sd")).to_be_visible()
+        expect(page.locator("#availability .calendar-month")).to_have_count(3)  # not paged: all months show
+        for month in page.locator("#availability .calendar-month").all():
+            expect(month).to_be_visible()
+        page.goto(f"{live_server.url}/houses?guests=2")
+        page.locator("#filters-toggle").click()
+        expect(page.locator("#search-form #guests")).to_be_visible()
+        assert overflow(page) <= 0
+    finally:
+        context.close()
+
+
+def test_desktop_booking_card_stays_beside_the_content(page: Page, live_server, db):
+    owner = make_verified_user(db)
+    house_id = make_house(db, owner["id"], title="桌面布局", description="很长的描述\n" * 120)
+    page.goto(f"{live_server.url}/houses/{house_id}")
+    card, main = page.locator("#booking-card"), page.locator(".listing-main")
+    assert card.bounding_box()["x"] > main.bounding_box()["x"] + main.bounding_box()["width"] - 1
+    expect(page.locator("#book-bar")).to_be_hidden()
+    page.locator("#reviews").scroll_into_view_if_needed()
+    box = card.bounding_box()
+    assert 0 <= box["y"] <= 40, box  # sticky near the top while the reviews scroll by
