@@ -233,6 +233,7 @@ def test_demo_photos_exist_and_cover_is_first(demo):
         by_house.setdefault(image["house_id"], []).append(image)
         assert store.path(image["storage_key"], "l").is_file()
         assert store.path(image["storage_key"], "t").is_file()
+        assert all(path.is_file() for path in store.all_paths(image["storage_key"]))  # every width, both formats
         assert (image["width"], image["height"]) == (1200, 800)
     for house in houses:
         gallery = by_house[house["id"]]
