@@ -181,6 +181,11 @@ class Settings:
     # IHOME_LOCALES: the languages visitors may get (services/i18n.py), comma-separated codes
     # from i18n.LANGUAGES; zh_CN always. English joins the default once its catalogue is complete.
     locales: tuple[str, ...] = ("zh_CN",)
+    # 日历同步 (models/calendar_sync.py). IHOME_ICAL_SYNC_MINUTES: minutes between syncs of the
+    # external calendar feeds (1–1440). IHOME_ICAL_ALLOW_PRIVATE=1 lets feeds point at private,
+    # loopback and link-local addresses — for tests only (it opens the server's own network).
+    ical_sync_minutes: float = 30.0
+    ical_allow_private: bool = False
     limits: Limits = field(default_factory=Limits)
     timeouts: Timeouts = field(default_factory=Timeouts)
 
@@ -224,6 +229,17 @@ def _whole(environ: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}")
+
+
+def _ical_sync_minutes(raw: str) -> float:
+    """IHOME_ICAL_SYNC_MINUTES: 1–1440 minutes (ConfigError otherwise)."""
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"IHOME_ICAL_SYNC_MINUTES must be a number of minutes, got {raw!r}")
+    if not 1 <= value <= 1440:
+        raise ConfigError(f"IHOME_ICAL_SYNC_MINUTES must be 1–1440, got {raw!r}")
+    return value
 
 
 def _bool(value: str) -> bool:
@@ -387,6 +403,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         bcrypt_rounds=bcrypt_rounds,
         free_cancel_hours=_free_cancel_hours(env_vars.get("IHOME_FREE_CANCEL_HOURS", "24")),
         locales=_locales(env_vars.get("IHOME_LOCALES", "zh_CN")),
+        ical_sync_minutes=_ical_sync_minutes(env_vars.get("IHOME_ICAL_SYNC_MINUTES", "30")),
+        ical_allow_private=_bool(env_vars.get("IHOME_ICAL_ALLOW_PRIVATE", "0")),
         limits=_limits_from_env(env_vars),
         timeouts=_timeouts_from_env(env_vars),
     )

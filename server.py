@@ -9,6 +9,7 @@ given, override the port, address, debug and xheaders settings.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import signal
 from pathlib import Path
@@ -33,8 +34,10 @@ from handlers import media
 from handlers import language
 from handlers import messages, ws
 from handlers import favourites, hosts, sharing
+from handlers import calendar_sync
 from handlers.uploads import SMALL_BODY_BYTES
 from models import lifecycle
+from models.calendar_sync import CalendarSyncer
 from models import profile as profile_model
 from models.db import Database, create_database
 from models.revocations import RevocationLog
@@ -45,6 +48,7 @@ from services.crypto import DataKeyError, FieldCipher
 from services import i18n
 from services.images import ImageStore
 from services.iplocation import IPLocator
+from services.safe_fetch import fetch_body
 from services.sessions import SessionStore
 
 ROOT = Path(__file__).resolve().parent
@@ -128,6 +132,12 @@ def routes() -> list:
         (rf"/users/{ID}", hosts.HostPageHandler),
         (rf"/houses/{ID}/qr.svg", sharing.QrCodeHandler),  # "." unescaped: tests walk the table filling in ids
         (rf"/orders/{ID}/stay.ics", sharing.StayCalendarHandler),
+        # 日历同步: the listing's iCal export, external feeds imported as blocks (models/calendar_sync.py)
+        (rf"/houses/{ID}/calendar.ics", calendar_sync.CalendarExportHandler),  # "." unescaped, as qr.svg
+        (rf"/houses/{ID}/calendar/export/reset", calendar_sync.ExportResetHandler),
+        (rf"/houses/{ID}/calendar/feeds", calendar_sync.FeedAddHandler),
+        (rf"/houses/{ID}/calendar/feeds/{ID}/delete", calendar_sync.FeedDeleteHandler),
+        (rf"/houses/{ID}/calendar/feeds/{ID}/sync", calendar_sync.FeedSyncHandler),
         # operations
         (r"/healthz", health.HealthHandler),
     ]
@@ -166,6 +176,8 @@ class IHomeApplication(tornado.web.Application):
         self.delivery = Delivery(redis, settings.redis_url, connect_timeout=settings.timeouts.redis_connect,
                                  on_resume=self.sockets.resume_all)
         self.send_limiter = messages.SendLimiter(redis, settings.limits.message_per_minute)
+        # External calendar feeds: ``await app.fetch_feed(url) -> bytes`` (SSRF-guarded, 1 MB, timeouts).
+        self.fetch_feed = functools.partial(fetch_body, allow_private=settings.ical_allow_private)
         self.inflight = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -318,6 +330,10 @@ async def main() -> None:
     # The order calendar: unanswered requests expire, stays complete after check-out (models/lifecycle.py).
     settler = lifecycle.Settler(app.db, app.cache.invalidate_houses)
     settler.start()
+    # External calendar feeds, every IHOME_ICAL_SYNC_MINUTES, one run at a time over all processes.
+    ical_syncer = CalendarSyncer(app.db, app.redis, app.fetch_feed, app.cache.invalidate_houses,
+                                 interval=settings.ical_sync_minutes * 60)
+    ical_syncer.start()
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -332,6 +348,7 @@ async def main() -> None:
         log.warning("gave up waiting for %d request(s) after %.0f s", app.inflight, settings.shutdown_grace)
     await server.close_all_connections()
     await settler.stop()
+    await ical_syncer.stop()
     await close_app(app)
     log.info("stopped")
 

@@ -19,6 +19,7 @@ from handlers.houses import ListingBase
 from handlers.listing_writes import ListingWrites
 from handlers.uploads import StreamedUploadHandler, UploadedFile
 from models import areas as areas_model
+from models import calendar_sync
 from models import houses
 from models import orders
 from services.house_form import fen_to_yuan, parse_house_form
@@ -61,7 +62,7 @@ class HouseFormBase(HostBase):
         being edited (None when publishing), *block_form* the calendar form as typed."""
         self.set_status(status)
         extra = {"images": [], "revision": None, "blocks": [], "months": [],
-                 "block_form": block_form or {}, "today": datetime.date.today().isoformat()}
+                 "block_form": block_form or {}, "today": datetime.date.today().isoformat(), "sync": None}
         if house:
             today = datetime.date.today()
             first = today.replace(day=1)
@@ -77,11 +78,21 @@ class HouseFormBase(HostBase):
                             day["state"] = "blocked"
             extra.update(images=await houses.images(self.db, house["id"], "all"),
                          revision=await houses.revision(self.db, house["id"]),
-                         blocks=blocks, months=months)
+                         blocks=blocks, months=months, sync=await self.calendar_sync_panel(house))
         self.render("houses/form.html", form=form, errors=errors, house=house, **extra,
                     changed_fields=houses.changed_fields,
                     areas=await self.area_choices(), facilities=await self.facility_choices(),
                     publish_blocker=await self.publish_blocker())
+
+    async def calendar_sync_panel(self, house: dict) -> dict:
+        """The 日历同步 part of the edit page (templates/houses/calendar_sync.html): the export
+        link and the external feeds (models.calendar_sync.panel); ``url`` is what a refused
+        feed form typed (handlers/calendar_sync.py sets it)."""
+        panel = await calendar_sync.panel(self.db, house["id"])
+        origin = self.config.site_origin or f"{self.request.protocol}://{self.request.host}"
+        panel["export_url"] = f"{origin}/houses/{house['id']}/calendar.ics?token={panel['token']}"
+        panel["url"] = ""
+        return panel
 
     async def publish_blocker(self) -> str | None:
         """A reason the current user may not publish, or None: publishing needs real-name verification."""

@@ -49,6 +49,10 @@ row per night with ``block_id`` set (``order_id`` NULL), so the primary key
 first; search's anti-join and the booking code need no change. Blocking merges with
 overlapping or adjacent blocks; unblocking a range removes those nights only,
 splitting a block when the range is inside it.
+Blocks imported from an external calendar carry ``feed_id`` (models/calendar_sync.py):
+the host's blocks never merge with them, a host's block over their nights is refused
+like one over guests' nights, and unblocking frees them (the feed's next sync takes
+them again while the other platform still lists them).
 
 Locking: every write here runs through :func:`locked_write`, which locks the listing
 row (``SELECT … FOR UPDATE``) before anything else, as the booking code does
@@ -707,9 +711,11 @@ def check_block_dates(check_in: datetime.date, check_out: datetime.date, today: 
         raise DatesRefused("too_far")
 
 
-async def _insert_block(tx: Transaction, house_id: int, check_in: datetime.date, check_out: datetime.date) -> int:
-    block_id = await tx.insert("INSERT INTO house_blocks (house_id, check_in, check_out) VALUES (%s, %s, %s)",
-                               house_id, check_in, check_out)
+async def _insert_block(tx: Transaction, house_id: int, check_in: datetime.date, check_out: datetime.date,
+                        feed_id: int | None = None) -> int:
+    # feed_id: the external calendar a block was imported from (models/calendar_sync.py), None = the host's.
+    block_id = await tx.insert("INSERT INTO house_blocks (house_id, check_in, check_out, feed_id) "
+                               "VALUES (%s, %s, %s, %s)", house_id, check_in, check_out, feed_id)
     await tx.executemany("INSERT INTO booked_nights (house_id, night, block_id) VALUES (%s, %s, %s)",
                          [(house_id, night, block_id) for night in _nights(check_in, check_out)])
     return block_id
@@ -717,8 +723,11 @@ async def _insert_block(tx: Transaction, house_id: int, check_in: datetime.date,
 
 async def _booked_by_guests(tx: Transaction, house_id: int, check_in: datetime.date,
                             check_out: datetime.date) -> list[datetime.date]:
-    rows = await tx.query("SELECT night FROM booked_nights WHERE house_id = %s AND night >= %s AND night < %s "
-                          "AND order_id IS NOT NULL ORDER BY night", house_id, check_in, check_out)
+    # Nights imported from an external calendar (a block with feed_id) are taken like guests' nights.
+    rows = await tx.query("SELECT bn.night FROM booked_nights bn LEFT JOIN house_blocks hb ON hb.id = bn.block_id "
+                          "WHERE bn.house_id = %s AND bn.night >= %s AND bn.night < %s "
+                          "AND (bn.order_id IS NOT NULL OR hb.feed_id IS NOT NULL) ORDER BY bn.night",
+                          house_id, check_in, check_out)
     return [r["night"] for r in rows]
 
 
@@ -741,7 +750,8 @@ async def block(db: Database, house_id: int, check_in: datetime.date, check_out:
         if taken:
             raise DatesTaken(taken)
         near = await tx.query("SELECT id, check_in, check_out FROM house_blocks WHERE house_id = %s "
-                              "AND check_in <= %s AND check_out >= %s FOR UPDATE", house_id, check_out, check_in)
+                              "AND feed_id IS NULL AND check_in <= %s AND check_out >= %s FOR UPDATE",
+                              house_id, check_out, check_in)
         start = min([check_in, *(b["check_in"] for b in near)])
         end = max([check_out, *(b["check_out"] for b in near)])
         if near:
@@ -765,21 +775,22 @@ async def unblock(db: Database, house_id: int, check_in: datetime.date, check_ou
         raise DatesRefused("order")
 
     async def work(tx: Transaction, house: dict) -> int:
-        hit = await tx.query("SELECT id, check_in, check_out FROM house_blocks WHERE house_id = %s "
+        hit = await tx.query("SELECT id, check_in, check_out, feed_id FROM house_blocks WHERE house_id = %s "
                              "AND check_in < %s AND check_out > %s FOR UPDATE", house_id, check_out, check_in)
         freed = 0
         for b in hit:
             await tx.execute("DELETE FROM house_blocks WHERE id = %s", b["id"])  # its nights cascade
             freed += (min(b["check_out"], check_out) - max(b["check_in"], check_in)).days
             if b["check_in"] < check_in:
-                await _insert_block(tx, house_id, b["check_in"], check_in)
+                await _insert_block(tx, house_id, b["check_in"], check_in, b["feed_id"])
             if b["check_out"] > check_out:
-                await _insert_block(tx, house_id, check_out, b["check_out"])
+                await _insert_block(tx, house_id, check_out, b["check_out"], b["feed_id"])
         return freed
     return await locked_write(db, house_id, work)
 
 
 async def blocks(db: Database, house_id: int, today: datetime.date) -> list[dict]:
-    """The listing's blocks that end after *today*, by date: [{id, check_in, check_out}]."""
-    return await db.query("SELECT id, check_in, check_out FROM house_blocks WHERE house_id = %s "
+    """The listing's blocks that end after *today*, by date: [{id, check_in, check_out, feed_id}]
+    (feed_id: the external calendar it was imported from, None for the host's own)."""
+    return await db.query("SELECT id, check_in, check_out, feed_id FROM house_blocks WHERE house_id = %s "
                           "AND check_out > %s ORDER BY check_in", house_id, today)

@@ -21,8 +21,9 @@ def post_paths(house_id: int, image_id: int, order_id: int) -> list[str]:
         if handler.post is tornado.web.RequestHandler.post:
             continue
         path = pattern.replace("(accept|reject|release|cancel|review)", "cancel")
-        ids = iter((house_id, image_id) if "images" in path else (order_id,) if path.startswith("/orders")
-                   else (house_id,))
+        # A second id (a photo, a calendar feed) takes image_id: the XSRF check answers before any lookup.
+        ids = iter((house_id, image_id) if "/images/" in path or "/feeds/" in path
+                   else (order_id,) if path.startswith("/orders") else (house_id,))
         path = re.sub(r"\(\[0-9\]\{1,18\}\)", lambda _: str(next(ids)), path)
         paths.append(path)
     return paths
