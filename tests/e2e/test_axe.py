@@ -192,3 +192,26 @@ def test_host_and_admin_pages_pass_axe(axe_world, live_server):
     checker.check(page, "admin-orders", "/admin/orders")
     checker.check(page, "admin-logins", "/admin/logins")
     assert_clean(checker)
+
+
+def test_home_carousel_can_be_paused_and_keeps_still_for_reduced_motion(axe_world, live_server):
+    page = axe_world["pages"]["visitor"]
+    page.set_viewport_size(VIEWPORTS["desktop"])
+    page.goto(live_server.url + "/")
+    toggle = page.locator("#top-carousel-toggle")
+    assert toggle.is_visible() and toggle.inner_text().strip() == "暂停轮播"
+    running = "() => bootstrap.Carousel.getInstance(document.getElementById('top-carousel'))._interval !== null"
+    assert page.evaluate(running)
+    toggle.focus()
+    page.keyboard.press("Enter")
+    assert toggle.inner_text().strip() == "继续轮播"
+    page.locator("#latest a").first.focus()  # leaving the carousel does not restart a paused one
+    assert not page.evaluate(running)
+    # Reduced motion: no rotation at all, so nothing to pause.
+    page.emulate_media(reduced_motion="reduce")
+    try:
+        page.goto(live_server.url + "/")
+        assert page.locator("#top-carousel-toggle").is_hidden()
+        assert page.evaluate("() => bootstrap.Carousel.getInstance(document.getElementById('top-carousel')) === null")
+    finally:
+        page.emulate_media(reduced_motion="no-preference")
