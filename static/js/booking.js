@@ -50,19 +50,22 @@
     }
     // On load the server's breakdown (modules/price_breakdown.html) already describes these dates.
     var keep = first && preview.querySelector('.price-breakdown');
+    // After a refused booking the server's message beside the field says it: no second copy here.
+    var quiet = first && box.querySelector('.field-error');
+    var warn = function (text) { show(quiet ? '' : text, 'text-danger'); };
     if (a !== null) { ed.min = isoDay(a + 1); }
     var taken = false;
     if (a === null || b === null) {
       show('选择日期后显示总价', 'text-muted');
     } else if (b <= a) {
-      show('离开日期须晚于入住日期', 'text-danger');
+      warn('离开日期须晚于入住日期');
     } else {
       var nights = b - a;
       for (var n = a; n < b; n++) { if (booked[isoDay(n)]) { taken = true; break; } }
       if (minDays && nights < minDays) {
-        show('该房源最少预订 ' + minDays + ' 晚', 'text-danger');
+        warn('该房源最少预订 ' + minDays + ' 晚');
       } else if (maxDays && nights > maxDays) {
-        show('该房源最多预订 ' + maxDays + ' 晚', 'text-danger');
+        warn('该房源最多预订 ' + maxDays + ' 晚');
       } else if (!keep) {
         var subtotal = priceFen * nights;
         show('¥' + yuan(priceFen) + ' × ' + nights + ' 晚 = ¥' + yuan(subtotal) +

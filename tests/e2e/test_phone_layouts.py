@@ -225,6 +225,7 @@ def test_refused_booking_opens_the_sheet_at_the_message(phone: Page, live_server
     expect(summary).to_be_visible()
     expect(summary).to_be_focused()
     expect(summary).to_contain_text("3 晚")
+    expect(phone.locator("#price-preview")).to_have_text("")  # the message is not repeated below the form
     described = phone.locator("#booking-form [aria-invalid=true]").first.get_attribute("aria-describedby")
     assert described and phone.locator(f"#{described.split()[0]}").count() == 1
     assert overflow(phone) <= 0
