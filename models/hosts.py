@@ -59,23 +59,32 @@ async def recent_reviews(db: Database, owner_id: int, limit: int = 20) -> list[d
     return rows
 
 
+# The host's conversations by last activity (ix_conversations_host), each with its question's id,
+# then the question by primary key and the reply: both ranges of ix_messages_conversation, forced —
+# left alone MariaDB read the sender index (every message the host ever sent, once per conversation):
+# 150–250 ms for 200 conversations of 5 messages, against 7–16 ms forced. Arguments: host id, limit.
+RATE_SQL = (
+    "SELECT m.created_at AS asked_at, (SELECT MIN(r.created_at) FROM messages r "
+    "FORCE INDEX (ix_messages_conversation) WHERE r.conversation_id = q.cid AND r.id > q.ask_id "
+    "AND r.kind = 'text' AND r.sender_id = q.host_id) AS replied_at "
+    "FROM (SELECT c.id AS cid, c.host_id, (SELECT MIN(f.id) FROM messages f "
+    "FORCE INDEX (ix_messages_conversation) WHERE f.conversation_id = c.id AND f.kind = 'text' "
+    "AND f.sender_id = c.guest_id) AS ask_id "
+    "FROM conversations c WHERE c.host_id = %s ORDER BY c.last_message_id DESC LIMIT %s) q "
+    "JOIN messages m ON m.id = q.ask_id")
+
+
 async def response_rate(db: Database, host_id: int, now: datetime.datetime) -> dict:
     """How often *host_id* answers a guest within 24 hours.
 
-    Over the host's RATE_CONVERSATIONS most recent conversations in which the guest wrote:
+    Over the host's RATE_CONVERSATIONS most recently active conversations in which the guest wrote:
     the guest's first text message is the question, the host's first text message after it
     the answer (system messages of order events count as neither). A conversation counts once
     it was answered or its question is 24 hours old (a question asked an hour ago and not yet
     answered is still undecided). Returns {"counted": n, "answered": m (within 24 h),
     "percent": round(100 m / n) or None when n is 0}.
     """
-    rows = await db.query(
-        "SELECT q.asked_at, (SELECT MIN(r.created_at) FROM messages r WHERE r.conversation_id = q.cid "
-        "AND r.kind = 'text' AND r.sender_id = q.host_id AND r.id > q.ask_id) AS replied_at "
-        "FROM (SELECT c.id AS cid, c.host_id, m.id AS ask_id, m.created_at AS asked_at FROM conversations c "
-        "JOIN messages m ON m.id = (SELECT MIN(f.id) FROM messages f WHERE f.conversation_id = c.id "
-        "AND f.kind = 'text' AND f.sender_id = c.guest_id) "
-        "WHERE c.host_id = %s ORDER BY c.id DESC LIMIT %s) q", host_id, RATE_CONVERSATIONS)
+    rows = await db.query(RATE_SQL, host_id, RATE_CONVERSATIONS)
     counted = answered = 0
     for row in rows:
         asked, replied = row["asked_at"], row["replied_at"]

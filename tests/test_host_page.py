@@ -100,6 +100,10 @@ async def test_response_rate_counts_first_questions_answered_within_24_hours(app
     assert rate == {"counted": 3, "answered": 1, "percent": 33}
     page = text(await client.get(f"/users/{host['id']}"))
     assert "24 小时回复率 <strong>33%</strong>" in page
+    # Every message read goes through the conversation's index, never the host's whole history.
+    plan = await app.db.query("EXPLAIN " + hosts.RATE_SQL, host["id"], hosts.RATE_CONVERSATIONS)
+    reads = {(row["table"], row["key"]) for row in plan if row["select_type"] == "DEPENDENT SUBQUERY"}
+    assert reads == {("f", "ix_messages_conversation"), ("r", "ix_messages_conversation")}, plan
 
 
 @pytest.mark.gen_test
