@@ -192,3 +192,31 @@ def test_the_checks_catch_a_bare_page():
     found = " | ".join(problems_of(bare))
     for expected in ("no <html lang>", "0 <h1>", "h2 → h4", "not the skip link", "<main> ids", "without a label"):
         assert expected in found, (expected, found)
+
+
+@pytest.mark.gen_test
+async def test_busy_and_unavailable_pages_say_when_to_retry(client, app):
+    from handlers.base import UNAVAILABLE_MESSAGE, BaseHandler, PageError
+
+    class BusyHandler(BaseHandler):  # as the rate limits answer (handlers/auth.py refuse_too_many)
+        async def get(self):
+            self.set_status(429)
+            self.set_header("Retry-After", "90")
+            self.render("error.html", status_code=429, message=None)
+
+    class DownHandler(BaseHandler):
+        async def get(self):
+            raise PageError(503, UNAVAILABLE_MESSAGE)
+
+    app.add_handlers(r".*", [(r"/busy", BusyHandler), (r"/down", DownHandler)])
+    busy = await client.get("/busy?x=1")
+    assert busy.code == 429 and problems_of(text(busy)) == []
+    assert "操作太频繁了" in text(busy) and "请在 90 秒后再试" in text(busy)
+    assert re.search(r'href="([^"]*)" id="error-retry"', text(busy)).group(1) == "/busy?x=1"
+    down = await client.get("/down")
+    retry_after = down.headers["Retry-After"]
+    assert down.code == 503 and problems_of(text(down)) == []
+    assert "服务暂时不可用" in text(down) and f"请在 {retry_after} 秒后重试" in text(down)
+    # Every error page offers the search box, labelled.
+    for response in (busy, down):
+        assert 'action="/houses"' in text(response) and '<label class="form-label" for="error-search-city">' in text(response)
