@@ -153,5 +153,8 @@ class MyFavouritesHandler(FavouriteBase):
         page = page_number(self.arg("page", 10), MAX_PAGE)
         rows, total = await favourites.page(self.db, self.current_user.id, PER_PAGE, (page - 1) * PER_PAGE)
         pages = max(1, -(-total // PER_PAGE))
+        if page > pages:  # past the end (the last one was just removed): show the last page
+            page = pages
+            rows, total = await favourites.page(self.db, self.current_user.id, PER_PAGE, (page - 1) * PER_PAGE)
         self.render("favourites/my.html", rows=rows, total=total, page=page, pages=pages,
                     here=f"/my/favourites?page={page}" if page > 1 else "/my/favourites")

@@ -134,6 +134,9 @@ async def test_my_favourites_pages_newest_first_greys_out_and_removes(app, new_c
     assert response.code == 302 and response.headers["Location"] == "/my/favourites"
     page = text(await member.get("/my/favourites"))
     assert "先收藏的房源" not in page and "后收藏的房源" in page
+    # A page past the end (after removing the last one there) shows the last page, not "no favourites".
+    page = text(await member.get("/my/favourites?page=7"))
+    assert "后收藏的房源" in page and 'id="no-favourites"' not in page
     anonymous = await new_client().get("/my/favourites")
     assert anonymous.code == 302 and anonymous.headers["Location"].startswith("/login")
 
