@@ -18,12 +18,15 @@ import urllib.parse
 
 import tornado.web
 
-from handlers.base import BaseHandler, PageError
+from handlers.base import REDIS_DOWN, BaseHandler, PageError
 from handlers.hosting import HouseFormBase
 from models import calendar_sync, houses
 from services import safe_fetch
 
 EXPORT_SUMMARIES = {"order": "已预订", "block": "不可订"}
+# A feed's "sync now" at most once in this many seconds (each is a fetch from someone else's server).
+MANUAL_SYNC_SECONDS = 30
+MANUAL_SYNC_PREFIX = "calendar-sync:now:"
 # A host name a feed URL may have: letters, digits, hyphens and dots (IDNA for others), or an IP literal.
 HOST_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-.")
 
@@ -172,7 +175,14 @@ class FeedDeleteHandler(FeedBase):
 
 
 class FeedSyncHandler(FeedBase):
-    """POST /houses/<id>/calendar/feeds/<feed_id>/sync: sync one feed now."""
+    """POST /houses/<id>/calendar/feeds/<feed_id>/sync: sync one feed now (once per
+    MANUAL_SYNC_SECONDS; with Redis down, without that limit)."""
+
+    async def claim(self, feed_id: int) -> bool:
+        try:
+            return bool(await self.redis.set(f"{MANUAL_SYNC_PREFIX}{feed_id}", "1", nx=True, ex=MANUAL_SYNC_SECONDS))
+        except REDIS_DOWN:
+            return True
 
     @tornado.web.authenticated
     async def post(self, house_id: str, feed_id: str) -> None:
@@ -180,6 +190,10 @@ class FeedSyncHandler(FeedBase):
         row = await calendar_sync.feed(self.db, house["id"], int(feed_id))
         if row is None:
             raise PageError(404, "日历不存在")
+        if not await self.claim(row["id"]):
+            self.flash(f"这个日历刚刚同步过，请 {MANUAL_SYNC_SECONDS} 秒后再试", "info")
+            self.redirect(f"/houses/{house['id']}/edit#calendar-sync")
+            return
         try:
             result = await self.run_sync(house, row)
         except (calendar_sync.FeedNotFound, houses.ListingGone):

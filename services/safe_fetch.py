@@ -15,6 +15,7 @@ at *max_bytes*. Imports nothing of the project.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
 import urllib.parse
@@ -106,17 +107,23 @@ async def fetch_bounded(url: str, *, allow_private: bool = False, max_bytes: int
                         max_redirects: int = MAX_REDIRECTS, address_ok=None) -> Fetched:
     """GET *url* (http/https) and return its 200 body, at most *max_bytes* bytes.
 
-    Timeouts are seconds (*connect_timeout* includes DNS; *request_timeout* bounds each request
-    of the redirect chain). Raises :class:`FetchError` for everything that goes wrong, never
+    Timeouts are seconds (*connect_timeout* includes DNS); the whole redirect chain must be done
+    within *connect_timeout* + *request_timeout*. Raises :class:`FetchError` for everything that goes wrong, never
     another exception type (a bug aside). *address_ok* ``(address) -> bool`` replaces the
     public-address rule (tests: let the loopback feed server through, but not a redirect's target);
     *allow_private* lets every address through."""
     allowed = (lambda _address: True) if allow_private else (address_ok or address_allowed)
+    # The whole redirect chain shares one deadline: a host's "sync now" waits this long at most.
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + connect_timeout + request_timeout
     client = SimpleAsyncHTTPClient(force_instance=True, resolver=GuardedResolver(allowed=allowed),
                                    max_clients=1, max_body_size=max_bytes + 1)
     try:
         for _ in range(max_redirects + 1):
             check_url(url)
+            left = deadline - loop.time()
+            if left <= 0:
+                raise FetchError("timeout", "redirect chain took too long")
             chunks: list[bytes] = []
             size = [0]
             declared = [0]  # the answer's Content-Length, when it has one
@@ -137,7 +144,7 @@ async def fetch_bounded(url: str, *, allow_private: bool = False, max_bytes: int
                 return size[0] >= max_bytes or declared[0] > max_bytes
 
             request = HTTPRequest(url, method="GET", follow_redirects=False, streaming_callback=keep, header_callback=header,
-                                  connect_timeout=connect_timeout, request_timeout=request_timeout,
+                                  connect_timeout=min(connect_timeout, left), request_timeout=left,
                                   user_agent=USER_AGENT, decompress_response=True,
                                   headers={"Accept": "text/calendar, */*;q=0.5"})
             try:

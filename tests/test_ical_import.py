@@ -13,6 +13,7 @@ import socket
 import pytest
 import redis.asyncio as aioredis
 
+from handlers.calendar_sync import MANUAL_SYNC_PREFIX
 from models import calendar_sync
 from services.safe_fetch import fetch_body
 from tests.utils.booking import make_party
@@ -57,6 +58,12 @@ async def only_feed(app, house_id: int) -> dict:
     return rows[0]
 
 
+async def sync_now(app, client, house_id: int, feed_id: int):
+    """POST …/sync, first forgetting the last manual sync (one per MANUAL_SYNC_SECONDS)."""
+    await app.redis.delete(f"{MANUAL_SYNC_PREFIX}{feed_id}")
+    return await client.post(f"/houses/{house_id}/calendar/feeds/{feed_id}/sync")
+
+
 def nights(a: int, b: int) -> list[str]:
     return [iso(i) for i in range(a, b)]
 
@@ -80,8 +87,12 @@ async def test_import_blocks_nights_and_removal_releases_them(app, feeds, login,
 
     # The other platform frees 10–12 and adds 14–15: a sync releases and blocks accordingly.
     feeds.serve("/other.ics", Resource(body=ics((day(3), day(6)), (day(14), day(15)))))
-    assert (await p.lc.post(f"/houses/{hid}/calendar/feeds/{feed['id']}/sync")).code == 302
+    assert (await sync_now(app, p.lc, hid, feed["id"])).code == 302
     assert await feed_nights(app, feed["id"]) == nights(3, 6) + [iso(14)]
+    # "Sync now" again at once is not another fetch.
+    hits = feeds.hits["/other.ics"]
+    assert (await p.lc.post(f"/houses/{hid}/calendar/feeds/{feed['id']}/sync")).code == 302
+    assert feeds.hits["/other.ics"] == hits
     assert (await p.book(10, 12)).code == 302  # the released nights can be booked again
     # The host's own block was never touched.
     held = await holders(app, hid)
@@ -134,7 +145,7 @@ async def test_failures_are_reported_and_block_nothing_new_nor_release(app, feed
     feed = await only_feed(app, hid)
     assert await feed_nights(app, feed["id"]) == nights(3, 5)
     gate = asyncio.Event()
-    app.fetch_feed = functools.partial(fetch_body, allow_private=True, request_timeout=0.5)
+    app.fetch_feed = functools.partial(fetch_body, allow_private=True, connect_timeout=0.5, request_timeout=0.5)
     cases = [
         (Resource(body=b"", gate=gate), "timeout"),
         (Resource(size=2 * 1024 * 1024), "too_large"),
@@ -144,7 +155,7 @@ async def test_failures_are_reported_and_block_nothing_new_nor_release(app, feed
     ]
     for resource, error in cases:
         feeds.serve("/f.ics", resource)
-        response = await p.lc.post(f"/houses/{hid}/calendar/feeds/{feed['id']}/sync")
+        response = await sync_now(app, p.lc, hid, feed["id"])
         assert response.code == 302, error
         row = await calendar_sync.feed(app.db, hid, feed["id"])
         assert (row["last_status"], row["last_error"]) == ("error", error)
@@ -154,7 +165,7 @@ async def test_failures_are_reported_and_block_nothing_new_nor_release(app, feed
     # A feed that lists too many events is refused whole, nothing released either.
     many = ics(*[(day(30), day(31))] * 5001)
     feeds.serve("/f.ics", Resource(body=many))
-    await p.lc.post(f"/houses/{hid}/calendar/feeds/{feed['id']}/sync")
+    await sync_now(app, p.lc, hid, feed["id"])
     row = await calendar_sync.feed(app.db, hid, feed["id"])
     assert (row["last_status"], row["last_error"]) == ("error", "too_many_events")
     assert await feed_nights(app, feed["id"]) == nights(3, 5)
@@ -293,3 +304,14 @@ async def test_the_periodic_task_starts_and_stops_cleanly(app, feeds, login, new
     runs = ticking.runs
     await asyncio.sleep(0.2)
     assert ticking.runs == runs  # stopped: no more ticks
+
+
+def test_the_two_settings():
+    from config import ConfigError, load_settings
+    settings = load_settings({"IHOME_ENV": "test"})
+    assert (settings.ical_sync_minutes, settings.ical_allow_private) == (30.0, False)
+    settings = load_settings({"IHOME_ENV": "test", "IHOME_ICAL_SYNC_MINUTES": "5", "IHOME_ICAL_ALLOW_PRIVATE": "1"})
+    assert (settings.ical_sync_minutes, settings.ical_allow_private) == (5.0, True)
+    for bad in ("0", "abc", "2000"):
+        with pytest.raises(ConfigError):
+            load_settings({"IHOME_ENV": "test", "IHOME_ICAL_SYNC_MINUTES": bad})

@@ -94,7 +94,7 @@ async def test_redirects_are_followed_three_times_at_most(feeds):
 async def test_timeout_size_status_and_network_failures_have_kinds(feeds):
     gate = asyncio.Event()
     feeds.serve("/slow.ics", Resource(body=b"BEGIN:VCALENDAR", gate=gate))  # answers when the test says so
-    assert await kind_of(feeds.url("/slow.ics"), allow_private=True, request_timeout=0.5) == "timeout"
+    assert await kind_of(feeds.url("/slow.ics"), allow_private=True, connect_timeout=0.5, request_timeout=0.5) == "timeout"
     gate.set()
     feeds.serve("/huge.ics", Resource(size=3 * 1024 * 1024))
     assert await kind_of(feeds.url("/huge.ics"), allow_private=True) == "too_large"
