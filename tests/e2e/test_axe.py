@@ -215,3 +215,37 @@ def test_home_carousel_can_be_paused_and_keeps_still_for_reduced_motion(axe_worl
         assert page.evaluate("() => bootstrap.Carousel.getInstance(document.getElementById('top-carousel')) === null")
     finally:
         page.emulate_media(reduced_motion="no-preference")
+
+
+def test_skip_link_comes_first_and_every_focus_shows_a_ring(axe_world, live_server):
+    page = axe_world["pages"]["visitor"]
+    page.set_viewport_size(VIEWPORTS["desktop"])
+    ring = ("() => { const el = document.activeElement, s = getComputedStyle(el);"
+            " return {name: el.tagName + '.' + el.className + '#' + el.id, style: s.outlineStyle,"
+            " width: parseFloat(s.outlineWidth), inMain: !!el.closest('main'), body: el === document.body}; }")
+    page.goto(live_server.url + "/")
+    page.keyboard.press("Tab")
+    skip = page.locator(".skip-link")
+    assert page.evaluate("() => document.activeElement.className") == "skip-link"
+    assert skip.is_visible() and skip.inner_text() == "跳到主要内容"
+    page.keyboard.press("Enter")
+    assert page.evaluate("() => document.activeElement.id") == "main"
+    # From there, Tab through to the end of the page: the first stop is inside <main> (the header
+    # was skipped), and every element that takes focus shows a solid ring at least 2 px wide.
+    seen = []
+    for _ in range(80):
+        page.keyboard.press("Tab")
+        focused = page.evaluate(ring)
+        if focused["body"]:
+            break  # past the last element
+        assert focused["style"] == "solid" and focused["width"] >= 2, focused
+        seen.append(focused)
+    assert seen and seen[0]["inMain"], seen[:1]
+    assert any("btn-brand" in f["name"] for f in seen), [f["name"] for f in seen]
+    # The header's links on the brand colour ring too.
+    page.goto(live_server.url + "/")
+    for _ in range(3):  # skip link, 爱家, 找房
+        page.keyboard.press("Tab")
+        focused = page.evaluate(ring)
+        assert focused["style"] == "solid" and focused["width"] >= 2, focused
+    assert "nav-link" in focused["name"], focused
