@@ -1,6 +1,6 @@
 // The listing page's availability calendar (templates/houses/calendar.html): a keyboard grid and,
 // on phones, one month at a time. Arrow keys move between days (across months), Home/End to the
-// week's ends, Enter or Space picks the day exactly as a click does (booking.js fills sd/ed), and a
+// week's ends, PageUp/PageDown a month back/on (the same day, or the month's last), Enter or Space picks the day exactly as a click does (booking.js fills sd/ed), and a
 // polite live region says what was picked. Without this script the months are plain tables and the
 // form's date fields still work.
 (function () {
@@ -96,6 +96,19 @@
     }
   }
 
+  // The index of *cell*'s day of the month in the month *step* away (its last day when shorter);
+  // the first or last day shown when that month is not in the calendar.
+  function sameDayIndex(cell, step) {
+    var m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(cell.dataset.date);
+    var month = +m[1] * 12 + (+m[2] - 1) + step;
+    var year = Math.floor(month / 12), mon = month % 12 + 1;
+    var last = new Date(Date.UTC(year, mon, 0)).getUTCDate();
+    var day = Math.min(+m[3], last);
+    var date = year + '-' + (mon < 10 ? '0' : '') + mon + '-' + (day < 10 ? '0' : '') + day;
+    var target = section.querySelector('td[data-date="' + date + '"]');
+    return target ? days.indexOf(target) : (step < 0 ? 0 : days.length - 1);
+  }
+
   section.addEventListener('keydown', function (event) {
     var cell = event.target.closest && event.target.closest('td[data-date]');
     if (!cell) { return; }
@@ -107,6 +120,8 @@
       case 'ArrowDown': moveTo(i + 7); break;
       case 'Home': moveTo(i - weekday); break;
       case 'End': moveTo(i + 6 - weekday); break;
+      case 'PageUp': moveTo(sameDayIndex(cell, -1)); break;
+      case 'PageDown': moveTo(sameDayIndex(cell, 1)); break;
       case 'Enter':
       case ' ':
         cell.click();  // booking.js picks check-in, then check-out

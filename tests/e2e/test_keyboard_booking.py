@@ -44,6 +44,13 @@ def arrow_to(page: Page, target: datetime.date) -> None:
     assert focused_date(page) == target.isoformat()
 
 
+def month_later(day: datetime.date) -> datetime.date:
+    """The same day of the next month, or that month's last day when it is shorter."""
+    first_next = (day.replace(day=1) + datetime.timedelta(days=32)).replace(day=1)
+    last = ((first_next + datetime.timedelta(days=32)).replace(day=1) - datetime.timedelta(days=1)).day
+    return first_next.replace(day=min(day.day, last))
+
+
 def pick_stay_with_keys(page: Page, check_in: datetime.date, check_out: datetime.date) -> None:
     """Tab into the calendar (one tab stop: the first day not past), then pick both days with Enter."""
     page.keyboard.press("Tab")  # into the page from the address bar
@@ -64,6 +71,13 @@ def pick_stay_with_keys(page: Page, check_in: datetime.date, check_out: datetime
     # The focused day says its date and whether it is free.
     label = page.evaluate("document.activeElement.getAttribute('aria-label')")
     assert re.fullmatch(rf"{check_out.month}月{check_out.day}日 星期[一二三四五六日] 可订", label), label
+    # PageDown/PageUp: the same day a month on and back (moving focus only, picking nothing).
+    ahead = month_later(check_out)
+    page.keyboard.press("PageDown")
+    assert focused_date(page) == ahead.isoformat()
+    page.keyboard.press("PageUp")  # back to the same day (clamped if the later month was shorter)
+    assert focused_date(page) == check_out.replace(day=ahead.day).isoformat()
+    expect(page.locator("#ed")).to_have_value(check_out.isoformat())
 
 
 def book_with_enter(page: Page) -> int:
