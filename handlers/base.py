@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -573,6 +574,9 @@ class BaseHandler(tornado.web.RequestHandler):
             current_path=self.request.path,
             pending_requests=self.pending_requests,
             html_lang=i18n.html_lang(self.locale.code),
+            # Money (fen) and dates in the page's language: money(128800) → ¥1,288, day(date[, width]).
+            money=functools.partial(i18n.money, code=self.locale.code),
+            day=functools.partial(i18n.day, code=self.locale.code),
             languages={code: i18n.LANGUAGES[code] for code in self.config.locales},
         )
         return namespace

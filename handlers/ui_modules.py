@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tornado.escape
 import tornado.web
 
 
@@ -47,3 +48,19 @@ class Picture(tornado.web.UIModule):
         return self.render_string(
             "modules/picture.html", webp=webp, jpeg=jpeg, src=images.variant_url(key, 960, "jpg"),
             width=width, height=height, sizes=sizes, alt=alt, eager=eager, img_class=img_class)
+
+
+class Strings(tornado.web.UIModule):
+    """Text for a script, in the page's language: ``{% module Strings("booking", nights=_("%(n)d 晚")) %}``.
+
+    Renders ``<script type="application/json" id="strings-booking">{…}</script>`` (a data block:
+    the Content-Security-Policy runs no inline script, and a data block is not run). Scripts read
+    it with ``ihomeStrings("booking")`` (static/js/site.js), so the words of a script are
+    translated with the page's own catalogue, not by a second system. Values are strings;
+    ``{name}`` placeholders are filled by the script (``ihomeFormat``).
+    """
+
+    def render(self, name: str, **messages: str) -> str:
+        # json_encode escapes "</" so a message can never close the data block.
+        return (f'<script type="application/json" id="strings-{tornado.escape.xhtml_escape(name)}">'
+                f'{tornado.escape.json_encode(messages)}</script>')

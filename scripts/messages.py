@@ -1,6 +1,7 @@
 """The translation catalogues of locale/: extract, update, compile and check them (Babel).
 
-    python scripts/messages.py update    # make messages: code + templates → messages.pot → each .po
+    python scripts/messages.py update [F.json …]  # make messages: code + templates → .pot → each .po
+                                                  # (+ English msgstrs from JSON files, msgid → msgstr)
     python scripts/messages.py compile   # make run / make test: each .po → its .mo
     python scripts/messages.py check     # exit 1 listing untranslated or fuzzy entries
 
@@ -14,6 +15,8 @@ through :mod:`babel_tornado`. Files are written to a temporary name and renamed.
 from __future__ import annotations
 
 import copy
+import datetime
+import json
 import os
 import pathlib
 import sys
@@ -42,10 +45,11 @@ METHOD_MAP = [
     ("templates/**.html", "babel_tornado:extract_tornado"),
 ]
 TEMPLATE = LOCALE_DIR / f"{DOMAIN}.pot"
+HEADER_DATE = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
 
 
-def po_path(code: str) -> pathlib.Path:
-    return LOCALE_DIR / code / "LC_MESSAGES" / f"{DOMAIN}.po"
+def po_path(code: str, directory: pathlib.Path = LOCALE_DIR) -> pathlib.Path:
+    return directory / code / "LC_MESSAGES" / f"{DOMAIN}.po"
 
 
 def _replace(path: pathlib.Path, write) -> None:
@@ -63,19 +67,33 @@ def _replace(path: pathlib.Path, write) -> None:
 
 def extract() -> Catalog:
     """Every marked string of the site as a fresh template catalogue."""
-    template = Catalog(project="ihome", domain=DOMAIN, charset="utf-8", fuzzy=False)
+    # A fixed date in the headers: `make messages` then changes a catalogue only when its text changes.
+    template = Catalog(project="ihome", domain=DOMAIN, charset="utf-8", fuzzy=False, creation_date=HEADER_DATE,
+                       revision_date=HEADER_DATE)
     for filename, lineno, message, comments, context in extract_from_dir(
             str(ROOT), METHOD_MAP, keywords=KEYWORDS, comment_tags=("TRANSLATORS:",)):
         template.add(message, None, [(filename, lineno)], auto_comments=comments, context=context)
     return template
 
 
-def update() -> None:
-    """messages.pot from the code; each language's .po brought up to date with it."""
+def load_translations(paths: list[str]) -> dict[str, str | list[str]]:
+    """English translations from JSON files: ``{"msgid": "msgstr"}``, and for a plural
+    ``{"singular msgid": ["singular", "plural"]}``; later files win."""
+    found: dict[str, str | list[str]] = {}
+    for path in paths:
+        with open(path, encoding="utf-8") as handle:
+            found.update(json.load(handle))
+    return found
+
+
+def update(translations: dict[str, str | list[str]] | None = None,
+           directory: pathlib.Path = LOCALE_DIR) -> None:
+    """messages.pot from the code; each language's .po (under *directory*) brought up to date
+    with it, and the English entries found in *translations* (msgid → msgstr) filled in."""
     template = extract()
-    _replace(TEMPLATE, lambda f: write_po(f, template, width=100, omit_header=False, sort_output=True))
+    _replace(directory / TEMPLATE.name, lambda f: write_po(f, template, width=100, omit_header=False, sort_output=True))
     for code in LANGUAGES:
-        path = po_path(code)
+        path = po_path(code, directory)
         if path.exists():
             with path.open("rb") as handle:
                 catalog = read_po(handle, locale=code, domain=DOMAIN)
@@ -83,10 +101,18 @@ def update() -> None:
         else:
             catalog = Catalog(locale=code, domain=DOMAIN, project="ihome", charset="utf-8", fuzzy=False)
             catalog.update(copy.deepcopy(template), no_fuzzy_matching=True)  # (update shares messages)
-        if code == SOURCE:
-            for message in catalog:
-                if message.id and not message.string:
-                    message.string = message.id  # the source text is already zh_CN
+        for message in catalog:
+            if not message.id:
+                continue
+            if code == SOURCE and not any(message.string if isinstance(message.string, tuple)
+                                          else [message.string]):
+                message.string = message.id  # the source text is already zh_CN
+            elif code != SOURCE and translations:
+                key = message.id if isinstance(message.id, str) else message.id[0]
+                if key in translations:
+                    value = translations[key]
+                    message.string = tuple(value) if isinstance(message.id, tuple) else value
+                    message.flags.discard("fuzzy")
         catalog.obsolete.clear()  # strings gone from the code leave the catalogue
         _replace(path, lambda f, c=catalog: write_po(f, c, width=100, sort_output=True, include_previous=False))
         print(f"{code}: {len(catalog)} messages, {len(problems(catalog))} to translate", file=sys.stderr)
@@ -135,7 +161,7 @@ def check() -> int:
 if __name__ == "__main__":
     command = sys.argv[1] if len(sys.argv) > 1 else ""
     if command == "update":
-        update()
+        update(load_translations(sys.argv[2:]))
     elif command == "compile":
         compile_all()
     elif command == "check":

@@ -35,7 +35,7 @@ async def test_public_pages_take_the_user_from_the_session(app, client, login):
     assert user["name"] in text(await client.get("/"))
     snapshot = (await stored(app, session))["user"]
     assert snapshot == {"id": user["id"], "name": "快照里的名字", "mobile": user["mobile"], "avatar_key": None,
-                        "is_admin": False, "is_active": True, "verified": True}
+                        "is_admin": False, "is_active": True, "verified": True, "locale": None}
     await rename_behind_the_sites_back(app, user["id"], "数据库里的新名字")
     # The public pages show the snapshot (no query per request)…
     for path in ("/", "/houses"):

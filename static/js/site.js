@@ -1,4 +1,19 @@
 // Small page behaviours shared by every page.
+
+// Words for scripts, in the page's language: the page renders them as a JSON data block
+// ({% module Strings("name", key=_("…")) %}, handlers/ui_modules.py). ihomeStrings(name) is that
+// object ({} when the page has none); ihomeFormat("{n} 晚", {n: 3}) fills {placeholders}.
+window.ihomeStrings = function (name) {
+  var block = document.getElementById('strings-' + name);
+  if (!block) { return {}; }
+  try { return JSON.parse(block.textContent) || {}; } catch (error) { return {}; }
+};
+window.ihomeFormat = function (text, values) {
+  return String(text || '').replace(/\{(\w+)\}/g, function (whole, key) {
+    return values && Object.prototype.hasOwnProperty.call(values, key) ? String(values[key]) : whole;
+  });
+};
+
 (function () {
   'use strict';
   // Click the captcha to get a new picture (same id: the new answer replaces the old one).
