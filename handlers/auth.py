@@ -75,10 +75,12 @@ class RegisterHandler(BaseHandler):
         if not valid_captcha_id(captcha_id) or not await self.application.captcha.check(
                 captcha_id, self.arg("captcha", 10)):
             errors["captcha"] = "图片验证码错误或已过期，请重新输入"
-        if not errors and await users.id_of_mobile(self.db, mobile) is not None:
-            errors["mobile"] = "该手机号已注册，请直接登录"
-        if not errors and await users.name_taken(self.db, name):
-            errors["name"] = NAME_TAKEN
+        # Whether the mobile or the name is taken is only told past the captcha; both at once.
+        if not errors:
+            if await users.id_of_mobile(self.db, mobile) is not None:
+                errors["mobile"] = "该手机号已注册，请直接登录"
+            if await users.name_taken(self.db, name):
+                errors["name"] = NAME_TAKEN
         if errors:
             self.show(400, errors)
             return

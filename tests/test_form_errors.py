@@ -73,6 +73,17 @@ async def test_register_reports_every_field(client, app):
 
 
 @pytest.mark.gen_test
+async def test_register_names_a_taken_mobile_and_a_taken_name_together(client, app):
+    someone = await make_user(app, name="已有的名字")
+    captcha_id, answer = await captcha_for(client, app)
+    response = await client.post("/register", {"mobile": someone["mobile"], "name": "已有的名字",
+                                               "password": "Good#pass2025", "password2": "Good#pass2025",
+                                               "captcha_id": captcha_id, "captcha": answer})
+    assert response.code == 400
+    assert_reported(text(response), "register-form", {"mobile": "已注册", "name": "已被其他用户使用"})
+
+
+@pytest.mark.gen_test
 async def test_register_form_without_errors_has_no_invalid_marks(client):
     body = text(await client.get("/register"))
     root = parse(body)
