@@ -34,7 +34,8 @@ from services.i18n import DEFAULT, DOMAIN, LANGUAGES, LOCALE_DIR  # noqa: E402
 
 SOURCE = DEFAULT  # the language of the text in the code
 # Tornado's translate(message, plural_message=None, count=None): by number of arguments.
-KEYWORDS = {"_": {1: (1,), 3: (1, 2)}, "translate": {1: (1,), 3: (1, 2)}}
+KEYWORDS = {"_": {1: (1,), 3: (1, 2)}, "translate": {1: (1,), 3: (1, 2)},
+            "N_": None}  # N_: marks a module-level string translated later (services.i18n.N_)
 # Where messages live: the Python packages and the templates (tests, scripts and the
 # virtualenv are not the site's text).
 METHOD_MAP = [

@@ -29,7 +29,7 @@ import tornado.locale
 from babel.dates import format_date
 from babel.numbers import format_decimal
 
-__all__ = ["DEFAULT", "LANGUAGES", "OFFERED", "COOKIE", "LOCALE_DIR", "DOMAIN", "load_catalogues",
+__all__ = ["N_", "DEFAULT", "LANGUAGES", "OFFERED", "COOKIE", "LOCALE_DIR", "DOMAIN", "load_catalogues",
            "supported", "negotiate", "money", "day", "html_lang"]
 
 log = logging.getLogger("ihome.i18n")
@@ -46,6 +46,12 @@ LANGUAGES = {"zh_CN": "简体中文", "en_US": "English"}
 OFFERED: tuple[str, ...] = ("zh_CN",)
 """The languages visitors can get today. English is offered once its catalogue covers every
 page (a visitor asking for English before that would get Chinese pages labelled English)."""
+
+
+def N_(message: str) -> str:
+    """Mark *message* for the catalogue without translating it (module-level labels, such as a
+    dict of status names, translated where they are shown: ``_(LABELS[status])``)."""
+    return message
 
 
 def load_catalogues(directory: pathlib.Path = LOCALE_DIR) -> None:

@@ -93,16 +93,18 @@ def test_settings_offer_chinese_always_and_refuse_unknown_languages():
 
 
 # -- the catalogues ------------------------------------------------------------------------
-def test_catalogues_are_complete_and_hold_every_string_of_the_code():
+def test_every_string_of_the_code_is_translated_in_every_catalogue():
     messages = _load_script("messages")
-    assert messages.check() == 0, "untranslated or fuzzy entries: run `make messages` and translate"
     from babel.messages.pofile import read_po
     in_code = {m.id for m in messages.extract() if m.id}
     for code in i18n.LANGUAGES:
         with messages.po_path(code).open("rb") as handle:
-            in_po = {m.id for m in read_po(handle, locale=code) if m.id}
-        missing = sorted(str(m) for m in in_code - in_po)
-        assert not missing, f"{code}: run `make messages` and translate: {missing[:10]}"
+            catalogue = read_po(handle, locale=code)
+        missing = sorted(str(m) for m in in_code if m not in catalogue)
+        assert not missing, f"{code}: run `make messages`: {missing[:10]}"
+        singulars = {m if isinstance(m, str) else m[0] for m in in_code}  # a plural's id is a tuple
+        unfinished = [m for m in messages.problems(catalogue) if m in singulars]
+        assert not unfinished, f"{code}: untranslated or fuzzy: {unfinished[:10]}"
 
 
 def test_update_fills_english_from_translation_files(tmp_path):
