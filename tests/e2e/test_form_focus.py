@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from tests.e2e.helpers import PASSWORD, login, make_verified_user, path_of
+from tests.e2e.helpers import PASSWORD, login, make_house, make_verified_user, path_of
 
 
 def test_an_invalid_login_focuses_the_summary_then_the_field(page, live_server):
@@ -49,3 +49,42 @@ def test_sessions_table_is_cards_on_a_phone(page, live_server, db):
     # a card cell is a line of text, not a column one character wide
     box = cell.bounding_box()
     assert box["width"] > 250 and box["height"] < 60, box
+
+
+def test_refused_forms_pass_axe(browser, live_server, db):
+    """The error states (summary, marked fields, messages) at desktop and phone widths: no critical,
+    serious or unaccepted moderate axe finding (tests/e2e/test_axe.py checks the pages as they open)."""
+    from tests.e2e.test_axe import AXE, Checker, assert_clean
+
+    host = make_verified_user(db, name="表单无障碍房东")
+    house = make_house(db, host["id"], title="表单无障碍检查的房源")
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1366, "height": 900})
+    context.set_default_timeout(15_000)
+    context.add_init_script(path=str(AXE))
+    page = context.new_page()
+    checker = Checker(live_server.url)
+
+    def refused(url: str, form: str, fill: dict[str, str] | None = None) -> None:
+        page.goto(live_server.url + url)
+        for selector, value in (fill or {}).items():
+            page.fill(selector, value)
+        with page.expect_navigation():
+            page.locator(f"{form} [type=submit]").first.click()
+        assert page.locator(f"{form} [data-error-summary]").count() == 1, url
+
+    try:
+        refused("/login", "#login-form")
+        checker.check(page, "login-refused", None)
+        refused("/register", "#register-form", {"#mobile": "12", "#password": "short"})
+        checker.check(page, "register-refused", None)
+        login(page, live_server, host["mobile"], PASSWORD)
+        refused("/houses/new", "#house-form", {"#title": "", "#price": "abc"})
+        checker.check(page, "publish-refused", None)
+        refused(f"/houses/{house}/edit", "#block-form")
+        checker.check(page, "block-refused", None)
+        refused("/profile", "#password-form", {"#new_password": "short"})
+        checker.check(page, "password-refused", None)
+        checker.check(page, "sessions", "/profile/sessions")
+    finally:
+        context.close()
+    assert_clean(checker)
