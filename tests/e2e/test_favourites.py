@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from playwright.sync_api import Page, expect
 
-from tests.e2e.helpers import PASSWORD, make_house, make_verified_user, path_of
+from tests.e2e.helpers import PASSWORD, make_house, make_verified_user, path_of, snapshot
 
 
 def test_save_from_a_card_then_see_it_everywhere(page: Page, live_server, db):
@@ -39,7 +39,13 @@ def test_save_from_a_card_then_see_it_everywhere(page: Page, live_server, db):
     expect(listing_heart.locator(".fav-label")).to_have_text("取消收藏")
     expect(page.locator(f'[data-fav-count="{house_id}"]')).to_have_text("1")
     assert page.url == url  # toggled in place
+    page.locator("#share summary").click()
     expect(page.locator("#share-url")).to_have_value(f"{live_server.url}/houses/{house_id}")
+    expect(page.locator("#share-copy")).to_be_visible()
+    qr = page.locator("#share .share-qr")
+    expect(qr).to_be_visible()
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=qr.element_handle())  # the SVG loaded
+    snapshot(page, "favourites-1-listing-saved-share-open")
 
     # The home page is the cached, shared one: the script marks the member's saved card.
     page.goto(f"{live_server.url}/")
@@ -48,4 +54,8 @@ def test_save_from_a_card_then_see_it_everywhere(page: Page, live_server, db):
 
     page.goto(f"{live_server.url}/my/favourites")
     expect(page.locator("#favourites")).to_contain_text("值得收藏的房子")
+    snapshot(page, "favourites-2-my-favourites")
+    page.goto(f"{live_server.url}/users/{host['id']}")
+    expect(page.locator("#host-name")).to_have_text("收藏房东")
+    snapshot(page, "favourites-3-host-page")
     assert js_errors == []
