@@ -348,7 +348,7 @@ class ImageStore:
         finally:
             self.decoding -= 1
         try:
-            blobs = _variant_blobs(key, img)
+            blobs = _variant_blobs(key, img)[0]
             # The widest JPEG is the large file itself: linked, not encoded a second time.
             blobs[f"{key}_{WIDTHS[-1]}.jpg"] = large_path
             self._write_files(key, blobs)
@@ -366,16 +366,24 @@ class ImageStore:
         finally:
             self.decoding -= 1
         try:
-            thumb = img.copy()
-            thumb.thumbnail(AVATAR_THUMB_BOX if square else THUMB_BOX, Image.Resampling.LANCZOS)
             key = secrets.token_hex(16)
             blobs: dict[str, bytes | pathlib.Path] = {}
+            smallest = img
             if not square:
-                blobs.update(_variant_blobs(key, img))
+                variants, smallest = _variant_blobs(key, img)
+                blobs.update(variants)
             large = blobs.get(f"{key}_{WIDTHS[-1]}.jpg") or _encode_jpeg(img)
             blobs[f"{key}_l.jpg"] = large  # the same bytes object: a hard link to _1600.jpg
-            blobs[f"{key}_t.jpg"] = _encode_jpeg(thumb)
-            del thumb
+            box = AVATAR_THUMB_BOX if square else THUMB_BOX
+            if not square and smallest.width <= box[0] and smallest.height <= box[1]:
+                # The narrowest width fits the thumbnail box (landscape photos): the same file.
+                blobs[f"{key}_t.jpg"] = blobs[f"{key}_{WIDTHS[0]}.jpg"]
+            else:
+                thumb = smallest.copy()
+                thumb.thumbnail(box, Image.Resampling.LANCZOS)
+                blobs[f"{key}_t.jpg"] = _encode_jpeg(thumb)
+                del thumb
+            del smallest
             self._write_files(key, blobs)
             return StoredImage(key=key, width=img.width, height=img.height)
         finally:
@@ -540,26 +548,30 @@ def _check_variant(key: str, width: int, fmt: str) -> None:
         raise ValueError(f"invalid image variant: {width!r} {fmt!r}")
 
 
-def _variant_blobs(key: str, img: Image.Image) -> dict[str, bytes]:
-    """{file name: encoded bytes} of every responsive width of *img* (the large size, RGB).
+def _variant_blobs(key: str, img: Image.Image) -> tuple[dict[str, bytes], Image.Image]:
+    """({file name: encoded bytes} of every responsive width of *img* (the large size, RGB),
+    the narrowest of those pictures).
 
     A width at or above the picture's own is the picture itself (never upscaled): its names
     get the very same bytes objects as the widest real width, so _write_files links them.
+    Widths are made widest first, each from the one before (a 480 px picture resized from the
+    960 px one costs a quarter of resizing the large size again).
     """
     blobs: dict[str, bytes] = {}
     own_size: dict[str, bytes] | None = None  # the picture at its own width, encoded once
-    for width in WIDTHS:
+    source = img
+    for width in reversed(WIDTHS):
         if img.width <= width:
             if own_size is None:
                 own_size = {"webp": _encode_webp(img), "jpg": _encode_jpeg(img)}
             encoded = own_size
         else:
-            scaled = img.resize((width, max(1, round(img.height * width / img.width))), Image.Resampling.LANCZOS)
-            encoded = {"webp": _encode_webp(scaled), "jpg": _encode_jpeg(scaled)}
-            del scaled
+            source = source.resize((width, max(1, round(img.height * width / img.width))),
+                                   Image.Resampling.LANCZOS)
+            encoded = {"webp": _encode_webp(source), "jpg": _encode_jpeg(source)}
         for fmt in FORMATS:
             blobs[f"{key}_{width}.{fmt}"] = encoded[fmt]
-    return blobs
+    return blobs, source
 
 
 def _unlink_all(paths: list[pathlib.Path]) -> None:

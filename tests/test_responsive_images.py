@@ -64,6 +64,8 @@ def test_a_photo_gets_six_variant_files_and_no_temp_file(store, tmp_path):
     assert len(names) == 8 and not any(n.startswith(".") or ".tmp" in n for n in names)
     # The legacy large name is the widest JPEG itself (a hard link: no second copy).
     assert store.path(stored.key, "l").stat().st_ino == store.variant_path(stored.key, 1600, "jpg").stat().st_ino
+    # A landscape photo's 480 px width fits the thumbnail box: the thumbnail is that file too.
+    assert store.path(stored.key, "t").samefile(store.variant_path(stored.key, 480, "jpg"))
     # WebP is the lighter format at every width.
     for width in WIDTHS:
         assert (store.variant_path(stored.key, width, "webp").stat().st_size
@@ -90,6 +92,7 @@ def test_a_portrait_photo_keeps_its_shape(store):
     assert size_of(store.variant_path(stored.key, 480, "webp")) == (480, 720)
     assert size_of(store.variant_path(stored.key, 960, "jpg")) == (960, 1440)
     assert size_of(store.variant_path(stored.key, 1600, "jpg")) == (1067, 1600)
+    assert size_of(store.path(stored.key, "t")) == (240, 360)  # the thumbnail box, made from the 480 px width
 
 
 def test_avatars_keep_two_files(store, tmp_path):
