@@ -219,4 +219,7 @@ async def test_busy_and_unavailable_pages_say_when_to_retry(client, app):
     assert "服务暂时不可用" in text(down) and f"请在 {retry_after} 秒后重试" in text(down)
     # Every error page offers the search box, labelled.
     for response in (busy, down):
-        assert 'action="/houses"' in text(response) and '<label class="form-label" for="error-search-city">' in text(response)
+        body = text(response)
+        assert 'action="/houses"' in body and 'role="search"' in body
+        for field in ("sd", "ed", "guests"):  # what /houses filters by, each labelled
+            assert f'for="{field}"' in body and f'name="{field}"' in body, field
