@@ -50,15 +50,16 @@ class Checker:
         self.findings: list[tuple[str, str, str, str, str]] = []
         self.checked: list[str] = []
 
-    def check(self, page: Page, kind: str, url: str | None = None, status: int | None = 200) -> None:
-        """Open *url* (unless None: the page as it stands), then run axe at each width."""
+    def check(self, page: Page, kind: str, url: str | None = None, status: int | None = 200,
+              widths: tuple[str, ...] = tuple(VIEWPORTS)) -> None:
+        """Open *url* (unless None: the page as it stands), then run axe at each of *widths*."""
         if url is not None:
             response = page.goto(self.base_url + url)
             assert response is not None, url
             if status is not None:
                 assert response.status == status, (kind, url, response.status)
-        for width, size in VIEWPORTS.items():
-            page.set_viewport_size(size)
+        for width in widths:
+            page.set_viewport_size(VIEWPORTS[width])
             for v in page.evaluate(RUN_AXE):
                 self.findings.append((v["impact"] or "minor", v["id"], kind, width,
                                       f"{v['count']}× " + " | ".join(v["targets"])))
@@ -171,6 +172,13 @@ def test_guest_pages_pass_axe(axe_world, live_server):
     checker.check(page, "profile-auth", "/profile/auth")
     checker.check(page, "profile-sessions", "/profile/sessions")
     checker.check(page, "favourites", "/my/favourites")
+    # Open menus: the phone's expanded header with the account menu dropped down.
+    page.set_viewport_size(VIEWPORTS["phone"])
+    page.goto(live_server.url + "/")
+    page.locator(".navbar-toggler").click()
+    page.locator("#user-menu").click()
+    page.locator(".dropdown-menu.show").wait_for()
+    checker.check(page, "open-menus", None, widths=("phone",))
     assert_clean(checker)
 
 
