@@ -22,39 +22,11 @@ import html.parser
 import re
 
 import pytest
-import tornado.web
-import tornado.websocket
 
-import server
 from tests.utils.client import Client, text
-from tests.utils.factories import make_house, make_user
+from tests.utils.routes import get_paths, make_world
 
-ID_RE = re.compile(r"\(\[0-9\]\{1,18\}\)")
-# Routes whose GET needs a value in the path other than an id.
-OTHER_GROUPS = {r"/captcha/([A-Za-z0-9_-]{1,64})\.png": "/captcha/abcdefgh.png"}
 FOCUSABLE = {"a", "button", "input", "select", "textarea", "summary"}
-
-
-def get_paths(ids: dict[str, int]) -> list[str]:
-    """A concrete path for every route of server.routes() whose handler has GET (ids from *ids*)."""
-    paths = []
-    for pattern, handler in server.routes():
-        if handler.get is tornado.web.RequestHandler.get or issubclass(handler, tornado.websocket.WebSocketHandler):
-            continue
-        if pattern in OTHER_GROUPS:
-            paths.append(OTHER_GROUPS[pattern])
-            continue
-        assert "(" not in ID_RE.sub("", pattern), f"add a value for {pattern} to OTHER_GROUPS"
-        if pattern.startswith("/orders"):
-            values = iter([ids["order"]])
-        elif pattern.startswith(("/admin/users", "/users/")):
-            values = iter([ids["user"]])
-        elif pattern.startswith("/messages/"):
-            values = iter([ids["conversation"]])
-        else:
-            values = iter([ids["house"], ids["image"]])
-        paths.append(ID_RE.sub(lambda _: str(next(values)), pattern))
-    return paths
 
 
 class Skeleton(html.parser.HTMLParser):
@@ -112,21 +84,7 @@ def problems_of(body: str) -> list[str]:
 @pytest.fixture
 def world(app, io_loop):
     """An admin who owns an online listing with a photo; a guest with an order of it and a conversation."""
-    async def build():
-        admin = await make_user(app, admin=True)
-        guest = await make_user(app)
-        house = await make_house(app, admin)
-        image_id = await app.db.insert("INSERT INTO house_images (house_id, storage_key, width, height) "
-                                       "VALUES (%s, %s, 10, 10)", house["id"], "d" * 32)
-        order_id = await app.db.insert(
-            "INSERT INTO orders (guest_id, house_id, check_in, check_out, nights, price_fen, amount_fen) "
-            "VALUES (%s, %s, CURDATE() + INTERVAL 1 DAY, CURDATE() + INTERVAL 2 DAY, 1, 100, 100)",
-            guest["id"], house["id"])
-        from models import messages
-        conversation = await messages.open_conversation(app.db, house["id"], guest["id"])
-        return {"admin": admin, "guest": guest, "house": house["id"], "image": image_id, "order": order_id,
-                "user": admin["id"], "conversation": conversation}
-    return io_loop.run_sync(build)
+    return io_loop.run_sync(lambda: make_world(app))
 
 
 async def checked_pages(client: Client, paths: list[str]) -> dict[str, int]:
@@ -146,7 +104,7 @@ async def checked_pages(client: Client, paths: list[str]) -> dict[str, int]:
 
 @pytest.mark.gen_test
 async def test_every_page_has_the_skeleton_anonymously(client, world):
-    pages = await checked_pages(client, get_paths(world))
+    pages = await checked_pages(client, get_paths(world, websockets=False))
     for path in ("/", "/houses", f"/houses/{world['house']}", "/login", "/register", f"/users/{world['user']}"):
         assert pages.get(path) == 200, (path, pages.get(path))
 
@@ -154,7 +112,7 @@ async def test_every_page_has_the_skeleton_anonymously(client, world):
 @pytest.mark.gen_test
 async def test_every_page_has_the_skeleton_for_a_guest(client, login, world):
     await login(client, world["guest"])
-    pages = await checked_pages(client, get_paths(world))
+    pages = await checked_pages(client, get_paths(world, websockets=False))
     for path in ("/my/orders", f"/orders/{world['order']}", "/messages", f"/messages/{world['conversation']}",
                  "/profile", "/profile/sessions", "/my/favourites"):
         assert pages.get(path) == 200, (path, pages.get(path))
@@ -163,7 +121,7 @@ async def test_every_page_has_the_skeleton_for_a_guest(client, login, world):
 @pytest.mark.gen_test
 async def test_every_page_has_the_skeleton_for_the_admin_host(client, login, world):
     await login(client, world["admin"], is_admin=True)
-    pages = await checked_pages(client, get_paths(world))
+    pages = await checked_pages(client, get_paths(world, websockets=False))
     for path in (f"/houses/{world['house']}/edit", "/houses/new", "/my/houses", "/admin", "/admin/houses",
                  f"/admin/houses/{world['house']}", "/admin/users", f"/admin/users/{world['user']}",
                  "/admin/orders", "/admin/logins", "/profile/auth"):

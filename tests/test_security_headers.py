@@ -11,60 +11,19 @@ Content-Security-Policy would refuse to run.
 from __future__ import annotations
 
 import html.parser
-import re
 
 import pytest
-import tornado.web
 
-import server
 from handlers.security import SECURITY_HEADERS
 from tests.utils.client import Client, text
-from tests.utils.factories import make_house, make_user
-
-ID_RE = re.compile(r"\(\[0-9\]\{1,18\}\)")
-# Routes whose GET needs a concrete value in the path other than an id.
-OTHER_GROUPS = {r"/captcha/([A-Za-z0-9_-]{1,64})\.png": "/captcha/abcdefgh.png"}
-
-
-def get_paths(ids: dict[str, int]) -> list[str]:
-    """A concrete path for every route in server.routes() whose handler has GET.
-
-    *ids*: house, image, order, user — the rows the paths point at.
-    """
-    paths = []
-    for pattern, handler in server.routes():
-        if handler.get is tornado.web.RequestHandler.get:
-            continue
-        if pattern in OTHER_GROUPS:
-            paths.append(OTHER_GROUPS[pattern])
-            continue
-        assert "(" not in ID_RE.sub("", pattern), f"add a value for {pattern} to OTHER_GROUPS"
-        if pattern.startswith("/orders"):
-            values = iter([ids["order"]])
-        elif pattern.startswith("/admin/users"):
-            values = iter([ids["user"]])
-        else:
-            values = iter([ids["house"], ids["image"]])
-        paths.append(ID_RE.sub(lambda _: str(next(values)), pattern))
-    return paths
-
+from tests.utils.routes import get_paths, make_world
 
 @pytest.fixture
 def world(app, io_loop):
-    """An admin who owns an online listing with a photo, and a guest's order of it; their ids."""
-    async def build():
-        admin = await make_user(app, admin=True)
-        guest = await make_user(app)
-        house = await make_house(app, admin)
-        image_id = await app.db.insert("INSERT INTO house_images (house_id, storage_key, width, height) "
-                                       "VALUES (%s, %s, 10, 10)", house["id"], "d" * 32)
-        order_id = await app.db.insert(
-            "INSERT INTO orders (guest_id, house_id, check_in, check_out, nights, price_fen, amount_fen) "
-            "VALUES (%s, %s, CURDATE() + INTERVAL 1 DAY, CURDATE() + INTERVAL 2 DAY, 1, 100, 100)",
-            guest["id"], house["id"])
-        return {"admin": admin, "guest": guest, "house": house["id"], "image": image_id,
-                "order": order_id, "user": guest["id"]}
-    return io_loop.run_sync(build)
+    """An admin who owns an online listing with a photo, and a guest's order of it; their ids
+    (the user pages point at the guest)."""
+    world = io_loop.run_sync(lambda: make_world(app))
+    return {**world, "user": world["guest"]["id"]}
 
 
 class InlineCode(html.parser.HTMLParser):
