@@ -38,8 +38,6 @@ import os
 import re
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -53,6 +51,7 @@ sys.path.insert(0, str(ROOT))
 
 from PIL import Image  # noqa: E402
 from tornado.httpclient import AsyncHTTPClient  # noqa: E402
+from bench.serving import free_port, stop  # noqa: E402
 
 import server  # noqa: E402
 from config import test_settings  # noqa: E402
@@ -303,23 +302,6 @@ async def wait_until_up(base_url: str, http, proc) -> None:
         except Exception:
             await asyncio.sleep(0.1)
     raise SystemExit("server did not start")
-
-
-def stop(proc: subprocess.Popen) -> None:
-    """SIGTERM (the server's graceful shutdown), then SIGKILL if it is still there after 15 s."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main() -> int:

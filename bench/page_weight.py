@@ -24,26 +24,19 @@ import asyncio
 import json
 import os
 import secrets
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import bcrypt  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 from config import test_settings  # noqa: E402
-from models import users  # noqa: E402
 from models.db import create_database  # noqa: E402
-from models.seed import seed_demo  # noqa: E402
-from services.images import ImageStore  # noqa: E402
 from tests.utils.testdb import throwaway_database  # noqa: E402
+from bench.serving import free_port, seed_demo_data, stop, wait_until_up  # noqa: E402
 
 RESULTS = ROOT / "var" / "bench" / "page_weight.json"
 CHROMIUM = "/usr/bin/chromium"  # Debian's package; never a downloaded browser
@@ -56,41 +49,19 @@ OTHER_TARGET = 150 * 1024   # bytes, photos excluded
 KB = 1024
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def seed(settings) -> int:
     """The demo listings and a guest; returns the id of a listing with photos."""
-    async def run() -> int:
+    seed_demo_data(settings, GUEST_MOBILE, GUEST_PASSWORD)
+
+    async def listing_with_photos() -> int:
         db = await create_database(settings)
         try:
-            await seed_demo(db, ImageStore(settings.media_dir, max_bytes=settings.upload_max_bytes,
-                                           max_pixels=settings.upload_max_pixels), progress=False)
-            hashed = bcrypt.hashpw(GUEST_PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
-            await users.create(db, GUEST_MOBILE, hashed)
             return int(await db.scalar(
                 "SELECT h.id FROM houses h WHERE h.status = 'online' AND "
                 "(SELECT COUNT(*) FROM house_images i WHERE i.house_id = h.id) >= 3 ORDER BY h.id LIMIT 1"))
         finally:
             await db.close()
-    return asyncio.run(run())
-
-
-def wait_until_up(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server.py exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url + "/healthz", timeout=2):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"{url} did not answer within {timeout:.0f} s")
-
+    return asyncio.run(listing_with_photos())
 
 def guest_cookies(browser, base: str) -> list[dict]:
     """The guest's session cookies, from logging in through the real form once."""
@@ -156,15 +127,10 @@ def main() -> int:
             proc = subprocess.Popen([sys.executable, "server.py", f"--port={port}", "--access_log=false"],
                                     cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
             try:
-                wait_until_up(base, proc)
+                wait_until_up(base + "/healthz", proc)
                 rows = run_pages(base, listing, [n for n in args.only.split(",") if n])
             finally:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+                stop(proc)
     RESULTS.write_text(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
     print_table(rows)
     print(f"\nwritten to {RESULTS.relative_to(ROOT)}")

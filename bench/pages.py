@@ -46,14 +46,12 @@ The machine is shared and noisy: read the ratios, not the absolute numbers.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import http.cookiejar
 import json
 import os
 import re
 import secrets
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -69,13 +67,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.serving import free_port, seed_demo_data, stop, wait_until_up  # noqa: E402
 from config import test_settings  # noqa: E402
-import bcrypt  # noqa: E402
-
-from models import users  # noqa: E402
-from models.db import create_database  # noqa: E402
-from models.seed import DEMO_MOBILE, DEMO_PASSWORD, seed_demo  # noqa: E402
-from services.images import ImageStore  # noqa: E402
+from models.seed import DEMO_MOBILE, DEMO_PASSWORD  # noqa: E402
 from tests.utils.testdb import throwaway_database  # noqa: E402
 
 RESULTS = ROOT / "var" / "bench" / "results.json"
@@ -111,12 +105,6 @@ class Scenario:
     pid: int | None = None  # the serving process (for the CPU per request), when it is one
     during_logins: bool = False
     runs: list = field(default_factory=list)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def ensure_wrk() -> str:
@@ -172,33 +160,14 @@ def run_wrk(wrk: str, url: str, headers: dict, duration: int, connections: int, 
     return figure
 
 
-def wait_until_up(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"{proc.args} exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"{url} did not answer within {timeout:.0f} s")
-
-
 def start(cmd: list[str], env: dict, log_path: Path, stack: ExitStack) -> subprocess.Popen:
     log = open(log_path, "wb")
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
 
-    def stop() -> None:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    def stop_and_close() -> None:
+        stop(proc)
         log.close()
-    stack.callback(stop)
+    stack.callback(stop_and_close)
     return proc
 
 
@@ -274,19 +243,6 @@ def _port_is_free(port: int) -> bool:
     return True
 
 
-def seed_demo_data(settings) -> None:
-    async def run() -> None:
-        db = await create_database(settings)
-        try:
-            await seed_demo(db, ImageStore(settings.media_dir, max_bytes=settings.upload_max_bytes,
-                                           max_pixels=settings.upload_max_pixels), progress=False)
-            hashed = bcrypt.hashpw(GUEST_PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
-            await users.create(db, GUEST_MOBILE, hashed)
-        finally:
-            await db.close()
-    asyncio.run(run())
-
-
 def profile(wrk: str, scenario: Scenario, pid: int, workdir: Path, connections: int) -> None:
     """Run *scenario* under wrk while py-spy samples the app process *pid*; print its hot spots."""
     out = workdir / f"profile-{scenario.name}.txt"
@@ -359,7 +315,7 @@ def main() -> int:
 
     with throwaway_database(f"ihome_test_bench_pages_{os.getpid()}", base=base,
                             redis_db=args.redis_db) as settings, ExitStack() as stack:
-        seed_demo_data(settings)
+        seed_demo_data(settings, GUEST_MOBILE, GUEST_PASSWORD)
         ports = {name: free_port() for name in ("app", "hello", "floor")}
         env = {k: v for k, v in os.environ.items() if not k.startswith("IHOME_")}
         env.update(IHOME_ENV="test", IHOME_MYSQL_URL=settings.mysql_url, IHOME_REDIS_URL=settings.redis_url,

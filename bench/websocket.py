@@ -32,7 +32,6 @@ import os
 import random
 import resource
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -46,6 +45,7 @@ import redis.asyncio as aioredis  # noqa: E402
 import tornado.web  # noqa: E402
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest  # noqa: E402
 from tornado.websocket import websocket_connect  # noqa: E402
+from bench.serving import free_port  # noqa: E402
 
 from config import test_settings  # noqa: E402
 from models.db import create_database  # noqa: E402
@@ -54,12 +54,6 @@ from tests.utils.testdb import throwaway_database  # noqa: E402
 
 SESSION_COOKIE = "ihome_session"
 HANDSHAKES_AT_ONCE = 100
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def rss_kb(pid: int) -> int:
