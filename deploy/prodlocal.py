@@ -209,6 +209,10 @@ def render_site(shipped: str, *, root: Path, media_dir: Path, port: int, app_por
     return header + text
 
 
+BROTLI_MODULE = "/usr/lib/nginx/modules/ngx_http_brotli_filter_module.so"
+"""Debian's brotli filter for its nginx (libnginx-mod-http-brotli-filter)."""
+
+
 def render_nginx_main(stack: Stack, *, user: str | None) -> str:
     """The top-level nginx.conf of a private nginx (pid, logs and temp files under the state directory)."""
     d = stack.path
@@ -216,6 +220,8 @@ def render_nginx_main(stack: Stack, *, user: str | None) -> str:
                      for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
     return f"""# Rendered by deploy/prodlocal.py. Edit deploy/prodlocal.py or deploy/nginx.conf, not this file.
 {f'user {user};' if user else '# (not root: the workers run as the starting user)'}
+# deploy/nginx.conf compresses with brotli (Debian's module, installed by scripts/prod.sh).
+load_module {BROTLI_MODULE};
 worker_processes {stack.nginx_workers};
 pid {d}/nginx.pid;
 error_log {stack.logs}/nginx-error.log warn;

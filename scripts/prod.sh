@@ -20,6 +20,8 @@ log() { printf '[prod] %s\n' "$*" >&2; }
 need_packages() {
   local missing=()
   command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+  # deploy/nginx.conf compresses with brotli as well as gzip: Debian's module for its nginx.
+  [ -f /usr/lib/nginx/modules/ngx_http_brotli_filter_module.so ] || missing+=(libnginx-mod-http-brotli-filter)
   command -v supervisord >/dev/null 2>&1 || missing+=(supervisor)
   [ ${#missing[@]} -eq 0 ] && return
   if [ "$(id -u)" != 0 ]; then

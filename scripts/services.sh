@@ -33,6 +33,8 @@ need_packages() {
     [ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
     # The deployment tests serve the shipped deploy/nginx.conf with a throw-away certificate.
     command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+    # deploy/nginx.conf compresses with brotli as well as gzip: Debian's module for its nginx.
+    [ -f /usr/lib/nginx/modules/ngx_http_brotli_filter_module.so ] || missing+=(libnginx-mod-http-brotli-filter)
     command -v openssl >/dev/null 2>&1 || missing+=(openssl)
     # ... and the local production stack (tests/test_prod_local.py) runs its processes under supervisord.
     command -v supervisord >/dev/null 2>&1 || missing+=(supervisor)

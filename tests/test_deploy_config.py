@@ -143,6 +143,8 @@ def test_text_is_gzipped_server_wide_and_static_files_cached_by_version():
     types = re.search(r"gzip_types([^;]*);", server_level)[1].split()
     assert {"text/css", "application/javascript", "application/json", "image/svg+xml"} <= set(types)
     assert not any(t.startswith("image/") and t != "image/svg+xml" for t in types)  # pictures: no
+    assert re.search(r"^\s*brotli on;", server_level, re.M)
+    assert re.search(r"brotli_types([^;]*);", server_level)[1].split() == types  # the same text types
     assert "expires $ihome_static_expires;" in https
     assert re.search(r'map \$arg_v \$ihome_static_expires \{\s*""\s+1h;\s*default\s+1y;', conf)
 
@@ -156,6 +158,10 @@ def test_static_files_are_compressed_and_kept_a_year_when_versioned(nginx):
     assert response.getheader("Vary") == "Accept-Encoding"
     assert response.getheader("Cache-Control") == "max-age=31536000"
     assert len(body) < 60_000  # ~230 KB of CSS
+    brotli, smaller, _ = https_get(https_port, "/static/vendor/bootstrap/css/bootstrap.min.css?v=abc",
+                                   headers={"Accept-Encoding": "gzip, br"})
+    assert brotli.status == 200 and brotli.getheader("Content-Encoding") == "br"
+    assert len(smaller) < len(body)  # brotli beats gzip on text
     bare, _, _ = https_get(https_port, "/static/css/site.css")
     assert bare.getheader("Cache-Control") == "max-age=3600" and bare.getheader("Content-Encoding") is None
 

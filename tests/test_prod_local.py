@@ -336,6 +336,8 @@ def test_static_files_come_from_nginx_compressed_and_cached(stack):
     assert response.getheader("Content-Encoding") == "gzip"
     assert response.getheader("Cache-Control") == "max-age=31536000"  # versioned by static_url: a year
     assert response.getheader("X-Content-Type-Options") == "nosniff"
+    brotli = _request(stack.port, "GET", "/static/css/site.css?v=1", headers={"Accept-Encoding": "br, gzip"})
+    assert brotli.status == 200 and brotli.getheader("Content-Encoding") == "br"
     bare = _request(stack.port, "GET", "/static/css/site.css")
     assert bare.getheader("Cache-Control") == "max-age=3600" and bare.getheader("Content-Encoding") is None
     # Pages are compressed too (by the app, passed through by nginx), and vary on the encoding.

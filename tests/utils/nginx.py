@@ -24,6 +24,7 @@ NGINX_CONF = ROOT / "deploy" / "nginx.conf"
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
 OPENSSL = shutil.which("openssl")
 HOST = "ihome.example.com"
+BROTLI_MODULE = "/usr/lib/nginx/modules/ngx_http_brotli_filter_module.so"  # scripts/services.sh installs it
 
 needs_nginx = pytest.mark.skipif(not (NGINX and OPENSSL), reason="nginx and openssl are not installed")
 
@@ -64,6 +65,7 @@ def shipped_nginx(workdir: Path, upstream_port: int, media_dir: Path | None = No
     logs = workdir / "logs"
     logs.mkdir()
     (workdir / "main.conf").write_text(
+        f"load_module {BROTLI_MODULE};\n"
         f"daemon off;\nmaster_process off;\npid {workdir}/nginx.pid;\nerror_log {logs}/error.log;\n"
         f"events {{}}\nhttp {{\n  access_log off;\n  include /etc/nginx/mime.types;\n"
         f"  include {workdir}/site.conf;\n}}\n")
