@@ -13,7 +13,7 @@ import urllib.parse
 from handlers.base import BaseHandler, PageError, page_number, small_int
 from handlers.display import CALENDAR_MONTHS, add_months, calendar_months, public_name
 from models import areas as areas_model
-from models import houses, lifecycle, orders, reviews, search
+from models import favourites, houses, lifecycle, orders, reviews, search
 from services import cache as cache_keys
 from services.house_form import fen_to_yuan, parse_yuan
 from services.pricing import breakdown
@@ -482,6 +482,9 @@ async def listing_extra(handler: HouseDetailHandler, house: dict) -> dict:
             "login_next": urllib.parse.quote(listing_url(house["id"], form), safe="/"),
             "blocker": blocker, "today": today.isoformat()})],
         "sections": await listing_sections(handler, house, first, today),
+        # 收藏: the count (and the member's own heart), so the page says it without JavaScript. An
+        # anonymous page is cached: its count may lag a save by the page cache's lifetime.
+        "favourite": await favourites.state(handler.db, user.id if user else None, house["id"]),
     }
 
 

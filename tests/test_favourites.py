@@ -196,6 +196,28 @@ async def test_hearts_on_cached_pages_are_the_same_for_everyone(app, new_client,
 
 
 @pytest.mark.gen_test
+async def test_the_listing_page_says_how_many_saved_it_without_javascript(app, new_client, login):
+    house = await make_house(app, await make_user(app))
+    hid = house["id"]
+    member, _ = await logged_in(new_client(), app, login)
+    other, _ = await logged_in(new_client(), app, login)
+    await member.post(f"/houses/{hid}/favourite", headers=JSON)
+    await other.post(f"/houses/{hid}/favourite", headers=JSON)
+
+    def shown(page: str) -> tuple[str, str]:
+        actions = page.split('id="listing-actions"', 1)[1].split("</details>", 1)[0]
+        count = actions.split('class="small text-muted fav-count-text', 1)[1].split("</span> 人收藏", 1)[0]
+        return count, actions
+
+    count, actions = shown(text(await member.get(f"/houses/{hid}")))
+    assert " hidden" not in count.split(">", 1)[0] and count.endswith(">2")
+    assert 'aria-pressed="true"' in actions and f'action="/houses/{hid}/unfavourite"' in actions
+    count, actions = shown(text(await new_client().get(f"/houses/{hid}")))  # a visitor: the count too
+    assert " hidden" not in count.split(">", 1)[0] and count.endswith(">2")
+    assert 'aria-pressed="false"' in actions
+
+
+@pytest.mark.gen_test
 @pytest.mark.parametrize("limits", [Limits(favourite_per_minute=2)])
 async def test_saves_are_rate_limited(app, new_client, login):
     host = await make_user(app)
