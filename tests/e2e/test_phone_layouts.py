@@ -48,10 +48,11 @@ def small_targets(page: Page, selector: str) -> list[str]:
 
 def test_search_on_a_phone(phone: Page, live_server, db):
     owner = make_verified_user(db)
-    # 13 listings at a price nobody else uses: two pages of results for this search alone.
-    ids = [make_house(db, owner["id"], title=f"手机搜索房源{i}", price_fen=123400, capacity=4, facilities=(1, 3))
+    # 13 listings at a price nobody else uses (between other tests' cheapest and dearest, which
+    # tests/e2e/test_search_sort.py relies on): two pages of results for this search alone.
+    ids = [make_house(db, owner["id"], title=f"手机搜索房源{i}", price_fen=43210, capacity=4, facilities=(1, 3))
            for i in range(13)]
-    url = f"{live_server.url}/houses?area_id=110105&guests=2&price_min=1234&price_max=1234&facility=1"
+    url = f"{live_server.url}/houses?area_id=110105&guests=2&price_min=432.10&price_max=432.10&facility=1"
     phone.goto(url)
     expect(phone.locator("#results .house-card")).to_have_count(12)
     # Results come before the filters in the document; the filters wait in a closed sheet.
@@ -64,7 +65,7 @@ def test_search_on_a_phone(phone: Page, live_server, db):
                     "(SELECT name FROM facilities WHERE id = 1) AS facility")
         names = cur.fetchone()
     chips = phone.locator("#filter-chips .chip-label")
-    expect(chips).to_have_text([names["area"], "2 人", "¥1234 起", "¥1234 以内", names["facility"]])
+    expect(chips).to_have_text([names["area"], "2 人", "¥432.10 起", "¥432.10 以内", names["facility"]])
     expect(phone.locator("#filter-count")).to_have_text("5")
     assert overflow(phone) <= 0
     assert small_targets(phone, "#filter-chips a, #pager .page-link, .search-page .btn:not(.btn-close)") == []
@@ -85,7 +86,7 @@ def test_search_on_a_phone(phone: Page, live_server, db):
     # A chip drops its filter (and only it), back on page 1; the count follows.
     with phone.expect_navigation():
         phone.locator("#filter-chips a.filter-chip", has_text="2 人").click()
-    assert phone.url == f"{live_server.url}/houses?area_id=110105&price_min=1234&price_max=1234&facility=1", phone.url
+    assert phone.url == f"{live_server.url}/houses?area_id=110105&price_min=432.10&price_max=432.10&facility=1", phone.url
     expect(phone.locator("#filter-count")).to_have_text("4")
     expect(phone.locator("#filter-chips a.filter-chip", has_text="2 人")).to_have_count(0)
     expect(phone.locator("#result-total")).to_have_text("13")
@@ -96,7 +97,7 @@ def test_search_on_a_phone(phone: Page, live_server, db):
     expect(phone.locator("#results .house-card")).to_have_count(1)
     assert small_targets(phone, "#pager .page-link") == []
     with phone.expect_navigation():
-        phone.locator("#filter-chips a.filter-chip", has_text="¥1234 以内").click()
+        phone.locator("#filter-chips a.filter-chip", has_text="¥432.10 以内").click()
     assert "price_max" not in phone.url and "page=" not in phone.url and "facility=1" in phone.url
     assert phone.errors == []
     assert ids
