@@ -237,7 +237,7 @@ async def apply_feed(db: Database, house_id: int, feed_id: int, parsed: ical.Fee
             if blocks:
                 await tx.executemany("DELETE FROM house_blocks WHERE id = %s", [(b["id"],) for b in blocks])
             for start, stop in ical.runs(target):
-                await houses._insert_block(tx, house_id, start, stop, feed_id)
+                await houses.insert_block(tx, house_id, start, stop, feed_id)
         await tx.execute(
             "UPDATE calendar_feeds SET last_sync_at = %s, last_status = 'ok', last_error = NULL, "
             "last_event_count = %s, last_night_count = %s, clashes = %s WHERE id = %s",

@@ -711,9 +711,12 @@ def check_block_dates(check_in: datetime.date, check_out: datetime.date, today: 
         raise DatesRefused("too_far")
 
 
-async def _insert_block(tx: Transaction, house_id: int, check_in: datetime.date, check_out: datetime.date,
-                        feed_id: int | None = None) -> int:
-    # feed_id: the external calendar a block was imported from (models/calendar_sync.py), None = the host's.
+async def insert_block(tx: Transaction, house_id: int, check_in: datetime.date, check_out: datetime.date,
+                       feed_id: int | None = None) -> int:
+    """Hold the nights check_in..check_out-1 of *house_id* as one block (house_blocks + booked_nights)
+    inside *tx*, which must hold the listing's row lock (:func:`locked_write`); returns the block id.
+    *feed_id*: the external calendar it was imported from (models/calendar_sync.py), None = the host's.
+    Raises the database's duplicate-key error when a night is already held (the caller checked)."""
     block_id = await tx.insert("INSERT INTO house_blocks (house_id, check_in, check_out, feed_id) "
                                "VALUES (%s, %s, %s, %s)", house_id, check_in, check_out, feed_id)
     await tx.executemany("INSERT INTO booked_nights (house_id, night, block_id) VALUES (%s, %s, %s)",
@@ -757,7 +760,7 @@ async def block(db: Database, house_id: int, check_in: datetime.date, check_out:
         if near:
             await tx.executemany("DELETE FROM house_blocks WHERE id = %s", [(b["id"],) for b in near])
         try:
-            return await _insert_block(tx, house_id, start, end)
+            return await insert_block(tx, house_id, start, end)
         except pymysql.err.MySQLError as exc:
             if is_duplicate_key(exc):  # a guest's night that the check above could not see
                 raise DatesTaken(await _booked_by_guests(tx, house_id, check_in, check_out)) from exc
@@ -782,9 +785,9 @@ async def unblock(db: Database, house_id: int, check_in: datetime.date, check_ou
             await tx.execute("DELETE FROM house_blocks WHERE id = %s", b["id"])  # its nights cascade
             freed += (min(b["check_out"], check_out) - max(b["check_in"], check_in)).days
             if b["check_in"] < check_in:
-                await _insert_block(tx, house_id, b["check_in"], check_in, b["feed_id"])
+                await insert_block(tx, house_id, b["check_in"], check_in, b["feed_id"])
             if b["check_out"] > check_out:
-                await _insert_block(tx, house_id, check_out, b["check_out"], b["feed_id"])
+                await insert_block(tx, house_id, check_out, b["check_out"], b["feed_id"])
         return freed
     return await locked_write(db, house_id, work)
 
