@@ -8,7 +8,7 @@ import pytest
 import tornado.web
 
 import server
-from tests.utils.factories import make_house, make_user
+from tests.utils.routes import make_world
 
 TABLES = ("users", "houses", "house_images", "house_facilities", "orders", "booked_nights", "reviews",
           "admin_actions")
@@ -38,15 +38,8 @@ async def snapshot(app) -> dict:
 @pytest.mark.gen_test
 @pytest.mark.parametrize("xsrf", [False, "2|deadbeef|00000000000000000000000000000000|1700000000"])
 async def test_every_post_route_needs_xsrf(app, client, login, xsrf):
-    admin = await make_user(app, admin=True)
-    guest = await make_user(app)
-    house = await make_house(app, admin)
-    image_id = await app.db.insert("INSERT INTO house_images (house_id, storage_key, width, height) "
-                                   "VALUES (%s, %s, 10, 10)", house["id"], "c" * 32)
-    order_id = await app.db.insert(
-        "INSERT INTO orders (guest_id, house_id, check_in, check_out, nights, price_fen, amount_fen) "
-        "VALUES (%s, %s, CURDATE() + INTERVAL 1 DAY, CURDATE() + INTERVAL 2 DAY, 1, 100, 100)",
-        guest["id"], house["id"])
+    world = await make_world(app)
+    admin, house, image_id, order_id = world["admin"], {"id": world["house"]}, world["image"], world["order"]
     await login(client, admin, is_admin=True)
     await client.get("/login")  # a real _xsrf cookie is present: only the form field is missing/wrong
     paths = post_paths(house["id"], image_id, order_id)
