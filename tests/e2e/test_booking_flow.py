@@ -23,8 +23,11 @@ def test_guest_books_landlord_accepts_guest_reviews(page: Page, browser, live_se
     landlord = make_verified_user(db, name="房东老王")
     guest = make_verified_user(db, name="旅行的小李")
     house_id = make_house(db, landlord["id"], title="湖景小屋", price_fen=28850, min_days=1, max_days=7)
+    # From tomorrow: whatever the time of day, the stay has not begun (the host may still release
+    # it) when it is accepted, and it is over (reviewable) once moved four days back.
     today = datetime.date.today()
-    check_in, check_out = today.isoformat(), (today + datetime.timedelta(days=2)).isoformat()
+    first_night = today + datetime.timedelta(days=1)
+    check_in, check_out = first_night.isoformat(), (first_night + datetime.timedelta(days=2)).isoformat()
 
     # The guest logs in and lands back on the listing.
     login(page, live_server, guest["mobile"], PASSWORD, next_path=f"/houses/{house_id}")
@@ -61,14 +64,16 @@ def test_guest_books_landlord_accepts_guest_reviews(page: Page, browser, live_se
         assert path_of(landlord_page) == "/my/orders"
         expect(landlord_page.locator(".flash")).to_contain_text("已接单")
         expect(row.locator(".order-status")).to_have_text("已接单")
-        expect(row.locator(".order-actions")).to_have_count(0)
+        # Accepted: nothing left to accept or reject; until check-in the host may still release it.
+        expect(row.locator(".action-accept, .action-reject")).to_have_count(0)
+        expect(row.locator(".action-release")).to_have_count(1)
     finally:
         landlord_context.close()
 
     # Reviews open at check-out: the stay is moved into the past (its booked nights stay where
     # they were, so the calendar below still shows them), then the guest reviews it from "my orders".
     with db.cursor() as cur:
-        cur.execute("UPDATE orders SET check_in = check_in - INTERVAL 3 DAY, check_out = check_out - INTERVAL 3 DAY "
+        cur.execute("UPDATE orders SET check_in = check_in - INTERVAL 4 DAY, check_out = check_out - INTERVAL 4 DAY "
                     "WHERE id = %s", (order_id,))
     page.goto(f"{live_server.url}/my/orders?role=guest")
     row = page.locator(f".order-row[data-order-id='{order_id}']")
@@ -89,7 +94,7 @@ def test_guest_books_landlord_accepts_guest_reviews(page: Page, browser, live_se
     expect(page.locator("#reviews .review-comment")).to_have_text("湖景很美，房东老王很热情，下次还来！")
     expect(page.locator("#reviews .review-author")).to_have_text("旅行的小李")
     expect(page.locator("#rating-average")).to_have_text("5.0")
-    for night in (today, today + datetime.timedelta(days=1)):
+    for night in (first_night, first_night + datetime.timedelta(days=1)):
         expect(page.locator(f"#availability td[data-date='{night.isoformat()}']")).to_have_class("booked")
     snapshot(page, "booking-4-listing-with-review")
 
