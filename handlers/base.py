@@ -577,6 +577,7 @@ class BaseHandler(tornado.web.RequestHandler):
             # Money (fen) and dates in the page's language: money(128800) → ¥1,288, day(date[, width]).
             money=functools.partial(i18n.money, code=self.locale.code),
             day=functools.partial(i18n.day, code=self.locale.code),
+            place=functools.partial(i18n.place, code=self.locale.code),  # 朝阳区 (Chaoyang) in English
             languages={code: i18n.LANGUAGES[code] for code in self.config.locales},
         )
         return namespace

@@ -22,15 +22,17 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import functools
 import logging
 import pathlib
 
 import tornado.locale
 from babel.dates import format_date
 from babel.numbers import format_decimal
+from pypinyin import lazy_pinyin
 
 __all__ = ["N_", "DEFAULT", "LANGUAGES", "OFFERED", "COOKIE", "LOCALE_DIR", "DOMAIN", "load_catalogues",
-           "supported", "negotiate", "money", "day", "html_lang"]
+           "supported", "negotiate", "money", "day", "html_lang", "place"]
 
 log = logging.getLogger("ihome.i18n")
 
@@ -112,6 +114,36 @@ def negotiate(saved: str | None, cookie: str | None, accept_language: str | None
         if code:
             return code
     return DEFAULT
+
+
+# Administrative suffixes left out of a place's pinyin (longest first): 朝阳区 → Chaoyang.
+PLACE_SUFFIXES = ("特别行政区", "自治区", "自治州", "自治县", "新区", "地区", "区", "县", "市", "旗", "盟", "省")
+
+
+@functools.lru_cache(maxsize=8192)
+def _pinyin(name: str) -> str:
+    """The pinyin of a place name without its administrative suffix: 朝阳区 → Chaoyang, 长安区 →
+    Chang'an. The whole name goes to pypinyin first (its phrase dictionary reads 朝阳区 as
+    chao-yang, 朝阳 alone as zhao-yang), then the suffix's syllables are dropped."""
+    syllables = lazy_pinyin(name, errors="ignore")
+    if len(syllables) != len(name):  # not all Chinese characters: no pinyin
+        return ""
+    for suffix in PLACE_SUFFIXES:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            syllables = syllables[:-len(suffix)]
+            break
+    # An apostrophe where a syllable starting with a, o or e would run into the one before.
+    text = "".join(("'" + s if i and s[:1] in "aoe" else s) for i, s in enumerate(syllables))
+    return text[:1].upper() + text[1:]
+
+
+def place(name: str, code: str = DEFAULT) -> str:
+    """A Chinese place name for display in language *code*: as it is in Chinese, with its pinyin
+    beside it in English (place names are proper names, as on every map): 朝阳区 (Chaoyang)."""
+    if code == DEFAULT or not name:
+        return name
+    romanised = _pinyin(name)
+    return f"{name} ({romanised})" if romanised else name
 
 
 def html_lang(code: str) -> str:

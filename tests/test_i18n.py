@@ -74,6 +74,16 @@ def test_money_dates_follow_the_language():
     assert i18n.html_lang("zh_CN") == "zh-CN"
 
 
+def test_place_names_stay_chinese_with_pinyin_beside_them_in_english():
+    assert i18n.place("朝阳区", "zh_CN") == "朝阳区"
+    assert i18n.place("朝阳区", "en_US") == "朝阳区 (Chaoyang)"  # not "Zhaoyang": the phrase is read whole
+    assert i18n.place("浦东新区", "en_US") == "浦东新区 (Pudong)"
+    assert i18n.place("西安市", "en_US") == "西安市 (Xi'an)"  # the apostrophe before a vowel syllable
+    assert i18n.place("重庆市", "en_US") == "重庆市 (Chongqing)"
+    assert i18n.place("Shenzhen", "en_US") == "Shenzhen"  # not Chinese: as it is
+    assert i18n.place("", "en_US") == ""
+
+
 def test_plural_forms_come_from_the_catalogue():
     i18n.load_catalogues()
     english = tornado.locale.get("en_US")
